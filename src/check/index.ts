@@ -1,0 +1,1 @@
+export { createExistenceRecorder, cacheKey, type ExistenceRecorder, type CacheEntry, type CacheKeyOptions } from './recorder.js';

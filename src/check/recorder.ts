@@ -1,0 +1,50 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log/index.js';
+
+/** What the worker tells the existence cache after a confirmed upload or skip. */
+export interface ExistenceRecorder {
+  recordExists(key: string, size: number): Promise<void>;
+}
+
+export interface CacheKeyOptions {
+  /** `[redis] key_prefix`. */
+  prefix: string;
+  /** Identifies the bucket, so two buckets on one Redis never share entries. */
+  bucketId: string;
+}
+
+/** Redis key of the cached existence of `key`. */
+export function cacheKey(options: CacheKeyOptions, key: string): string {
+  return `${options.prefix}:exists:${options.bucketId}:${key}`;
+}
+
+/** The cached value, as the seed stores it. */
+export interface CacheEntry {
+  exists: boolean;
+  size?: number;
+  timestamp: string;
+}
+
+/**
+ * Writes positive entries. A failure to write is logged, never fatal: the object is in
+ * the bucket either way, and `/check` falls back to S3 on a miss.
+ */
+export function createExistenceRecorder(
+  deps: { redis: Redis; log: Logger },
+  options: CacheKeyOptions & { positiveTtlSeconds: number },
+): ExistenceRecorder {
+  return {
+    async recordExists(key, size) {
+      const entry: CacheEntry = { exists: true, size, timestamp: new Date().toISOString() };
+      try {
+        if (options.positiveTtlSeconds > 0) {
+          await deps.redis.set(cacheKey(options, key), JSON.stringify(entry), 'EX', options.positiveTtlSeconds);
+        } else {
+          await deps.redis.set(cacheKey(options, key), JSON.stringify(entry));
+        }
+      } catch (error) {
+        deps.log.warn({ err: error, s3_key: key }, 'cache update failed');
+      }
+    },
+  };
+}

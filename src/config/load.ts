@@ -1,0 +1,175 @@
+/**
+ * Loading order: schema defaults, then the TOML file, then `SYNC4LOONG_<SECTION>_<KEY>`
+ * environment variables, then one validation of everything (all errors reported at
+ * once), then a deep freeze.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { configSchema, sections, secretKeys, type Config, type SectionName } from './schema.js';
+
+export const ENV_PREFIX = 'SYNC4LOONG_';
+
+/** Thrown when the configuration cannot be used; `problems` lists every bad key. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadOptions {
+  /** Path of the TOML file; falls back to `SYNC4LOONG_CONFIG`; none is fine. */
+  file?: string | undefined;
+  /** Environment to read overrides from (defaults to `process.env`). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The file that was read, if any. */
+  file: string | undefined;
+  /** Keys present in the file that the schema does not know (ignored, as Viper did). */
+  unknownKeys: string[];
+}
+
+type Raw = Record<string, Record<string, unknown>>;
+
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const file = options.file ?? (env[`${ENV_PREFIX}CONFIG`] || undefined);
+  const raw: Raw = {};
+  for (const name of Object.keys(sections)) raw[name] = {};
+  const unknownKeys: string[] = [];
+  const problems: string[] = [];
+
+  if (file !== undefined) {
+    const fromFile = readTomlFile(file);
+    for (const [name, value] of Object.entries(fromFile)) {
+      if (!(name in sections)) {
+        unknownKeys.push(name);
+        continue;
+      }
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        problems.push(`${name}: must be a [${name}] table`);
+        continue;
+      }
+      const section = sections[name as SectionName];
+      for (const [key, keyValue] of Object.entries(value)) {
+        if (key in section.shape) raw[name]![key] = keyValue;
+        else unknownKeys.push(`${name}.${key}`);
+      }
+    }
+  }
+
+  applyEnv(raw, env);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { config: validateConfig(raw), file, unknownKeys };
+}
+
+/** Validates a raw config object (sections of keys), reporting every problem at once. */
+export function validateConfig(raw: unknown): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map(formatIssue));
+  }
+  return deepFreeze(result.data);
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.join('.');
+  // Messages written by the schema already name the key; zod's own ones do not.
+  if (path !== '' && issue.message.startsWith(path)) return issue.message;
+  return path === '' ? issue.message : `${path}: ${issue.message}`;
+}
+
+function readTomlFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError([`cannot read config file ${file}: ${code}`]);
+  }
+  try {
+    return parseToml(text) as Record<string, unknown>;
+  } catch (error) {
+    const where = error instanceof TomlError ? ` at line ${error.line}, column ${error.column}` : '';
+    throw new ConfigError([`config file ${file} is not valid TOML${where}`]);
+  }
+}
+
+/** The environment variable that overrides `section.key`. */
+export function envName(section: string, key: string): string {
+  return `${ENV_PREFIX}${section.toUpperCase()}_${key.toUpperCase()}`;
+}
+
+function applyEnv(raw: Raw, env: NodeJS.ProcessEnv): void {
+  for (const [name, section] of Object.entries(sections)) {
+    for (const [key, type] of Object.entries(section.shape)) {
+      const value = env[envName(name, key)];
+      if (value === undefined) continue;
+      raw[name]![key] = coerceEnv(value, kindOf(type as z.ZodType));
+    }
+  }
+}
+
+type Kind = 'string' | 'number' | 'boolean' | 'array';
+
+function kindOf(type: z.ZodType): Kind {
+  let inner: z.ZodType = type;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) {
+    inner = inner.unwrap() as z.ZodType;
+  }
+  if (inner instanceof z.ZodNumber) return 'number';
+  if (inner instanceof z.ZodBoolean) return 'boolean';
+  if (inner instanceof z.ZodArray) return 'array';
+  return 'string';
+}
+
+/** Env values are strings; turn them into the schema's type, or leave them for validation to report. */
+function coerceEnv(value: string, kind: Kind): unknown {
+  const trimmed = value.trim();
+  switch (kind) {
+    case 'number': {
+      const number = Number(trimmed);
+      return trimmed === '' || Number.isNaN(number) ? value : number;
+    }
+    case 'boolean': {
+      const lower = trimmed.toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(lower)) return true;
+      if (['false', '0', 'no', 'off'].includes(lower)) return false;
+      return value;
+    }
+    case 'array':
+      return trimmed
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== '');
+    default:
+      return value;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** A copy of the config with every secret replaced, fit to print. */
+export function redactConfig(config: Config): Config {
+  const copy = structuredClone(config) as unknown as Raw;
+  for (const [section, key] of secretKeys) {
+    if (copy[section]?.[key]) copy[section]![key] = '********';
+  }
+  return copy as unknown as Config;
+}
+
+/** Every secret value in the config, so log and error output can be scrubbed of them. */
+export function secretValues(config: Config): string[] {
+  const raw = config as unknown as Raw;
+  return secretKeys.map(([section, key]) => raw[section]?.[key]).filter((v): v is string => typeof v === 'string' && v.length > 0);
+}

@@ -1,0 +1,193 @@
+/**
+ * The one schema of sync4loong's configuration: every key, its type, default, range and
+ * documentation. The seed's sections and keys (`[redis] [s3] [daemon] [publish] [http]
+ * [cache] [asynqmon]`) load unchanged with the same defaults and ranges; keys added by
+ * sync4loong are marked "(new)" in their description. The README's configuration table
+ * is checked against this file by `test/config/readme.test.ts`.
+ */
+import { z } from 'zod';
+
+/** `host:port` as Go's `hostname_port` validator accepts it; the host may be empty (`:8080`). */
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/;
+
+function hostPort(what: string) {
+  return z
+    .string()
+    .refine((value) => {
+      const match = HOST_PORT.exec(value);
+      if (!match) return false;
+      const port = Number(match[2]);
+      return port >= 1 && port <= 65535;
+    }, `${what} must be host:port (for example localhost:6379 or :8080)`);
+}
+
+/** Minutes may be fractional (a short debounce in tests); the seed's integers still load. */
+const positiveMinutes = z.number().positive();
+
+export const redisSchema = z.object({
+  addr: hostPort('redis.addr').default('localhost:6379').describe('Redis server address, host:port.'),
+  username: z.string().default('').describe('(new) Redis ACL user name; empty for the default user.'),
+  password: z.string().default('').describe('Redis password. Secret: redacted in `sync4loong config` and never logged.'),
+  db: z.number().int().min(0).max(15).default(0).describe('Redis database number, 0-15.'),
+  key_prefix: z
+    .string()
+    .min(1)
+    .regex(/^[^\s:]+$/, 'redis.key_prefix must not contain spaces or ":"')
+    .default('sync4loong')
+    .describe('(new) Prefix of every Redis key the daemon writes, so several deployments can share one Redis.'),
+});
+
+export const s3Schema = z.object({
+  endpoint: z.string().default('').describe('S3 endpoint URL (`https://s3.example.com`). Required when `storage.type = "s3"`.'),
+  region: z.string().default('').describe('S3 region. Required when `storage.type = "s3"`.'),
+  bucket: z.string().default('').describe('Bucket name. Required when `storage.type = "s3"`.'),
+  access_key: z.string().default('').describe('Access key id. Required when `storage.type = "s3"`. Secret: redacted.'),
+  secret_key: z.string().default('').describe('Secret access key. Required when `storage.type = "s3"`. Secret: redacted.'),
+  force_path_style: z
+    .boolean()
+    .default(true)
+    .describe('(new) Address the bucket as `endpoint/bucket/key` (path style, as the Go daemon always did) instead of `bucket.endpoint/key`.'),
+  request_checksum: z
+    .enum(['when_required', 'when_supported'])
+    .default('when_required')
+    .describe('(new) When the AWS SDK adds flexible checksums to requests. `when_required` works with every S3-compatible server.'),
+  request_timeout_seconds: z
+    .number()
+    .positive()
+    .default(300)
+    .describe('(new) Socket idle timeout of one S3 request, in seconds.'),
+  connect_timeout_seconds: z.number().positive().default(10).describe('(new) TCP connect timeout to S3, in seconds.'),
+  multipart_threshold_mb: z
+    .number()
+    .int()
+    .min(5)
+    .max(5 * 1024)
+    .default(256)
+    .describe('(new) Files of this many MiB or more are uploaded in parts (multipart); smaller ones in one streamed PUT.'),
+  part_size_mb: z.number().int().min(5).max(5 * 1024).default(16).describe('(new) Part size of multipart uploads, in MiB.'),
+  max_sockets: z.number().int().min(1).max(1024).default(64).describe('(new) Keep-alive sockets to S3 per daemon.'),
+});
+
+export const storageSchema = z.object({
+  type: z.enum(['s3', 'fs']).default('s3').describe('(new) Storage backend: `s3` uses `[s3]`; `fs` stores objects as files under `root`.'),
+  root: z.string().default('').describe('(new) Folder used as the bucket when `type = "fs"`.'),
+});
+
+export const daemonSchema = z.object({
+  log_level: z.enum(['debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('Log level.'),
+  ssh_command: z.string().default('').describe('Command run once after uploads settle (see the post-sync command section).'),
+  ssh_debounce_minutes: positiveMinutes.default(5).describe('Quiet time after the last upload before the post-sync command runs, in minutes (> 0, fractions allowed).'),
+  ssh_timeout_minutes: positiveMinutes.default(10).describe('The post-sync command is killed after this many minutes (> 0).'),
+  enable_ssh_task: z.boolean().default(false).describe('Run `ssh_command` after uploads.'),
+  concurrency: z.number().int().min(1).max(256).default(32).describe('(new) Uploads in flight per daemon.'),
+  shutdown_timeout_seconds: z
+    .number()
+    .positive()
+    .default(60)
+    .describe('(new) On SIGTERM/SIGINT, how long running uploads may take to finish before they are abandoned (they are retried after restart).'),
+});
+
+export const publishSchema = z.object({
+  max_retry: z.number().int().min(0).max(10).default(3).describe('Retries of a failed upload after the first try (0-10).'),
+  timeout_minutes: z.number().int().min(1).max(1440).default(30).describe('An upload running longer than this is aborted and retried (1-1440).'),
+  retry_backoff_seconds: z
+    .number()
+    .positive()
+    .default(10)
+    .describe('(new) First retry delay, in seconds; doubles on each further retry.'),
+  keep_completed_hours: z.number().min(0).default(24).describe('(new) Completed jobs are kept this long for inspection (0: removed at once).'),
+  keep_failed_days: z.number().min(0).default(14).describe('(new) Failed jobs are kept this long for inspection and retry.'),
+  max_items: z.number().int().min(1).default(1000).describe('(new) Most items accepted in one `POST /publish`.'),
+});
+
+export const httpSchema = z.object({
+  addr: hostPort('http.addr').default(':8080').describe('Listen address of the HTTP API, host:port (`:8080` listens on every interface).'),
+  body_limit_bytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024)
+    .describe('(new) Largest accepted request body, in bytes.'),
+});
+
+export const cacheSchema = z.object({
+  max_concurrent_s3_checks: z.number().int().min(1).max(100).default(10).describe('Most S3 HEAD requests in flight for `/check` (1-100).'),
+  allowed_prefixes: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(['store/'])
+    .describe('Key prefixes `/check` answers for; other keys are refused.'),
+});
+
+export const asynqmonSchema = z.object({
+  enabled: z.boolean().default(true).describe('Serve the queue web UI.'),
+  root_path: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~\-/]*$/, 'asynqmon.root_path must be a URL path starting with "/"')
+    .default('/monitoring')
+    .describe('URL path of the queue web UI.'),
+  read_only_mode: z.boolean().default(false).describe('Hide and refuse the UI\'s write actions.'),
+  prometheus_addr: z
+    .string()
+    .default('')
+    .refine((value) => value === '' || HOST_PORT.test(value), 'asynqmon.prometheus_addr must be empty or host:port')
+    .describe('Accepted for compatibility and unused: Asynqmon drew charts from this Prometheus server; the daemon never binds to it.'),
+});
+
+export const configSchema = z
+  .object({
+    redis: redisSchema.prefault({}),
+    s3: s3Schema.prefault({}),
+    storage: storageSchema.prefault({}),
+    daemon: daemonSchema.prefault({}),
+    publish: publishSchema.prefault({}),
+    http: httpSchema.prefault({}),
+    cache: cacheSchema.prefault({}),
+    asynqmon: asynqmonSchema.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    if (config.storage.type === 's3') {
+      for (const key of ['endpoint', 'region', 'bucket', 'access_key', 'secret_key'] as const) {
+        if (config.s3[key] === '') {
+          ctx.addIssue({ code: 'custom', path: ['s3', key], message: `s3.${key} is required when storage.type is "s3"` });
+        }
+      }
+      if (config.s3.endpoint !== '' && !isHttpUrl(config.s3.endpoint)) {
+        ctx.addIssue({ code: 'custom', path: ['s3', 'endpoint'], message: 's3.endpoint must be an http(s) URL' });
+      }
+    } else if (config.storage.root === '') {
+      ctx.addIssue({ code: 'custom', path: ['storage', 'root'], message: 'storage.root is required when storage.type is "fs"' });
+    }
+  });
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+export type Config = z.infer<typeof configSchema>;
+
+/** The sections of the config, in the order the README documents them. */
+export const sections = {
+  redis: redisSchema,
+  s3: s3Schema,
+  storage: storageSchema,
+  daemon: daemonSchema,
+  publish: publishSchema,
+  http: httpSchema,
+  cache: cacheSchema,
+  asynqmon: asynqmonSchema,
+} as const;
+
+export type SectionName = keyof typeof sections;
+
+/** Keys whose values are secrets: redacted when printed, never logged. */
+export const secretKeys: ReadonlyArray<readonly [SectionName, string]> = [
+  ['redis', 'password'],
+  ['s3', 'access_key'],
+  ['s3', 'secret_key'],
+];

@@ -1,0 +1,36 @@
+/**
+ * Every error the HTTP API can answer with, declared once: a code, an HTTP status and a
+ * message. Domain code throws these; the one error handler in `http/` renders them as
+ * `{ "success": false, "error": message }` (publish) or `{ "error": message }`.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly code: string,
+    readonly statusCode: number,
+    message: string,
+    /** Extra fields merged into the JSON reply (for example `allowed_prefixes`). */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+type Factory<A extends unknown[]> = (...args: A) => AppError;
+
+function declare<A extends unknown[]>(code: string, statusCode: number, message: (...args: A) => string): Factory<A> {
+  return (...args: A) => new AppError(code, statusCode, message(...args));
+}
+
+export const errors = {
+  badRequest: declare('BAD_REQUEST', 400, (message: string) => message),
+  invalidItem: declare('INVALID_ITEM', 400, (message: string) => message),
+  directoryEmpty: declare('DIRECTORY_EMPTY', 400, (path: string) => `directory is empty: ${path}`),
+  sourceNotFound: declare('SOURCE_NOT_FOUND', 400, (path: string, index: number) => `source path does not exist: ${path} (item ${index})`),
+  tooManyItems: declare('TOO_MANY_ITEMS', 400, (max: number) => `too many items: at most ${max} per request`),
+  notFound: declare('NOT_FOUND', 404, (what: string) => `not found: ${what}`),
+  unsupportedMediaType: declare('UNSUPPORTED_MEDIA_TYPE', 415, () => 'request body must be JSON (Content-Type: application/json)'),
+  bodyTooLarge: declare('BODY_TOO_LARGE', 413, (limit: number) => `request body larger than ${limit} bytes`),
+  queueUnavailable: declare('QUEUE_UNAVAILABLE', 503, () => 'queue unavailable: Redis is not reachable, try again later'),
+  storageUnavailable: declare('STORAGE_UNAVAILABLE', 503, (detail: string) => `storage unavailable: ${detail}`),
+} as const;

@@ -1,0 +1,131 @@
+import { realpath, stat } from 'node:fs/promises';
+import type { JobsOptions } from 'bullmq';
+import type { Logger } from '../log/index.js';
+import { errors, AppError } from '../errors.js';
+import { FILE_SYNC_SINGLE, type FileSyncJobData } from '../queue/index.js';
+import { parseSyncItems, type SyncItem } from './items.js';
+import { keyForFolderFile, keyForSingleFile } from './keys.js';
+import { hasAnyFile, walkFiles } from './walk.js';
+
+/** The part of a BullMQ queue the publisher uses. */
+export interface JobSink {
+  /** Whether Redis is reachable right now (checked before a publish starts). */
+  isReady(): boolean;
+  addBulk(jobs: Array<{ name: string; data: FileSyncJobData; opts?: JobsOptions }>): Promise<unknown>;
+}
+
+export interface PublisherOptions {
+  maxItems: number;
+  /** Jobs per pipelined `addBulk` (one Redis round trip each). */
+  chunkSize?: number;
+  jobOptions: JobsOptions;
+  /** A chunk that takes longer than this to enqueue fails the publish with 503. */
+  enqueueTimeoutMs?: number;
+}
+
+export interface PublishedItem {
+  from: string;
+  to: string;
+  total_files: number;
+}
+
+export interface PublishSummary {
+  total_files: number;
+  items: PublishedItem[];
+}
+
+interface ResolvedItem extends SyncItem {
+  /** Real path of `from`. */
+  root: string;
+  isDirectory: boolean;
+  size: number;
+}
+
+export interface Publisher {
+  publish(body: unknown): Promise<PublishSummary>;
+}
+
+export function createPublisher(deps: { sink: JobSink; log: Logger }, options: PublisherOptions): Publisher {
+  const chunkSize = options.chunkSize ?? 1000;
+  const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 15_000;
+  const { sink, log } = deps;
+
+  async function resolveItem(item: SyncItem, index: number): Promise<ResolvedItem> {
+    let root: string;
+    try {
+      root = await realpath(item.from);
+    } catch {
+      throw errors.sourceNotFound(item.from, index);
+    }
+    const info = await stat(root);
+    if (info.isDirectory()) {
+      if (!(await hasAnyFile(root))) throw errors.directoryEmpty(item.from);
+      return { ...item, root, isDirectory: true, size: 0 };
+    }
+    if (!info.isFile()) throw errors.invalidItem(`'from' is neither a file nor a directory for item ${index}: ${item.from}`);
+    return { ...item, root, isDirectory: false, size: info.size };
+  }
+
+  async function flush(chunk: Array<{ name: string; data: FileSyncJobData; opts: JobsOptions }>): Promise<void> {
+    if (chunk.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('enqueue timed out')), enqueueTimeoutMs);
+    });
+    try {
+      await Promise.race([sink.addBulk(chunk), timeout]);
+    } catch (error) {
+      log.error({ err: error }, 'enqueue failed');
+      throw errors.queueUnavailable();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function* jobsOf(item: ResolvedItem): AsyncGenerator<FileSyncJobData> {
+    const common = { delete_after_sync: item.delete_after_sync, overwrite: item.overwrite, root: item.root };
+    if (!item.isDirectory) {
+      yield { file_path: item.root, s3_key: keyForSingleFile(item.to, item.root), size: item.size, ...common };
+      return;
+    }
+    const skipped = (path: string, reason: string) => log.warn({ path, reason }, 'entry skipped');
+    for await (const file of walkFiles(item.root, { skipped })) {
+      yield { file_path: file.path, s3_key: keyForFolderFile(item.to, file.relativePath), size: file.size, ...common };
+    }
+  }
+
+  return {
+    async publish(body) {
+      const items = parseSyncItems(body, options.maxItems);
+      const resolved: ResolvedItem[] = [];
+      for (const [index, item] of items.entries()) resolved.push(await resolveItem(item, index));
+      if (!sink.isReady()) throw errors.queueUnavailable();
+
+      const summary: PublishSummary = { total_files: 0, items: [] };
+      let chunk: Array<{ name: string; data: FileSyncJobData; opts: JobsOptions }> = [];
+      try {
+        for (const item of resolved) {
+          const published: PublishedItem = { from: item.from, to: item.to, total_files: 0 };
+          summary.items.push(published);
+          for await (const data of jobsOf(item)) {
+            chunk.push({ name: FILE_SYNC_SINGLE, data, opts: options.jobOptions });
+            published.total_files += 1;
+            if (chunk.length >= chunkSize) {
+              await flush(chunk);
+              summary.total_files += chunk.length;
+              chunk = [];
+            }
+          }
+        }
+        await flush(chunk);
+        summary.total_files += chunk.length;
+      } catch (error) {
+        log.error({ err: error, enqueued: summary.total_files }, 'publish interrupted');
+        if (error instanceof AppError) throw error;
+        throw errors.badRequest(`cannot read source: ${(error as Error).message}`);
+      }
+      log.info({ items: resolved.length, total_files: summary.total_files }, 'publish enqueued');
+      return summary;
+    },
+  };
+}

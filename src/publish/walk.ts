@@ -1,0 +1,73 @@
+import { opendir, realpath, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+
+export interface WalkedFile {
+  /** Path below the walked root (a symlink keeps its own path). */
+  path: string;
+  /** Path relative to the root, with OS separators. */
+  relativePath: string;
+  size: number;
+}
+
+export interface WalkEvents {
+  /** An entry that was passed over (a directory cycle, a broken link, a socket...). */
+  skipped?: (path: string, reason: string) => void;
+}
+
+/**
+ * Yields every regular file below `root` (a real path), one at a time, reading
+ * directories as streams so a 100k-file folder never sits in memory. Symlinks are
+ * followed: a linked file is yielded under the link's path; a linked directory is
+ * entered unless it is one of its own ancestors (a cycle).
+ */
+export async function* walkFiles(root: string, events: WalkEvents = {}): AsyncGenerator<WalkedFile> {
+  yield* walkDirectory(root, root, root, [root], events);
+}
+
+async function* walkDirectory(
+  root: string,
+  directory: string,
+  realDirectory: string,
+  ancestors: string[],
+  events: WalkEvents,
+): AsyncGenerator<WalkedFile> {
+  const handle = await opendir(directory, { bufferSize: 256 });
+  for await (const entry of handle) {
+    const path = join(directory, entry.name);
+    if (entry.isFile()) {
+      const info = await stat(path).catch(() => undefined);
+      if (info?.isFile()) yield { path, relativePath: relative(root, path), size: info.size };
+      continue;
+    }
+    if (entry.isDirectory()) {
+      const real = join(realDirectory, entry.name);
+      yield* walkDirectory(root, path, real, [...ancestors, real], events);
+      continue;
+    }
+    if (!entry.isSymbolicLink()) {
+      events.skipped?.(path, 'not a regular file');
+      continue;
+    }
+    const info = await stat(path).catch(() => undefined);
+    if (info === undefined) {
+      events.skipped?.(path, 'broken symlink');
+    } else if (info.isFile()) {
+      yield { path, relativePath: relative(root, path), size: info.size };
+    } else if (info.isDirectory()) {
+      const target = await realpath(path);
+      if (ancestors.some((ancestor) => target === ancestor || ancestor.startsWith(target + sep))) {
+        events.skipped?.(path, 'symlinked directory cycle');
+      } else {
+        yield* walkDirectory(root, path, target, [...ancestors, target], events);
+      }
+    } else {
+      events.skipped?.(path, 'not a regular file');
+    }
+  }
+}
+
+/** Whether a folder holds at least one file (reads no further than the first). */
+export async function hasAnyFile(root: string): Promise<boolean> {
+  for await (const _file of walkFiles(root)) return true;
+  return false;
+}

@@ -1,0 +1,32 @@
+/** Names and payloads shared by the publisher and the workers. */
+
+/** BullMQ queue holding one job per file to upload. */
+export const UPLOAD_QUEUE = 'uploads';
+
+/** Job name, as the seed's Asynq task type. */
+export const FILE_SYNC_SINGLE = 'file_sync_single';
+
+/**
+ * Payload of a `file_sync_single` job: the seed's four fields, plus what the worker needs
+ * to act safely.
+ */
+export interface FileSyncJobData {
+  /** Local path of the file (inside a published folder: the path below its real root; a symlink stays a symlink). */
+  file_path: string;
+  /** Target key in the bucket. */
+  s3_key: string;
+  delete_after_sync: boolean;
+  overwrite: boolean;
+  /** Real path of the published folder (or file): deletion and cleanup never leave it. */
+  root: string;
+  /** Size seen when the file was published. */
+  size: number;
+}
+
+/** What a finished job returns (kept on the completed job, shown in the UI). */
+export interface FileSyncResult {
+  outcome: 'uploaded' | 'skipped' | 'already_present';
+  size: number;
+  deleted: boolean;
+  duration_ms: number;
+}

@@ -1,0 +1,65 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+
+/**
+ * A pass-through stream that computes, while the bytes flow, the MD5 of the whole content
+ * and, when `partSize` is set, the MD5 of each part (to check a multipart ETag, which is
+ * the MD5 of the parts' digests followed by `-<parts>`).
+ */
+export class HashingStream extends Transform {
+  private readonly whole = createHash('md5');
+  private readonly partDigests: Buffer[] = [];
+  private part: Hash | undefined;
+  private partFill = 0;
+  bytes = 0;
+
+  constructor(private readonly partSize?: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.whole.update(chunk);
+    this.bytes += chunk.length;
+    if (this.partSize !== undefined) this.updateParts(chunk);
+    callback(null, chunk);
+  }
+
+  private updateParts(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      this.part ??= createHash('md5');
+      const take = Math.min(chunk.length - offset, this.partSize! - this.partFill);
+      this.part.update(chunk.subarray(offset, offset + take));
+      this.partFill += take;
+      offset += take;
+      if (this.partFill === this.partSize) this.finishPart();
+    }
+  }
+
+  private finishPart(): void {
+    if (this.part === undefined) return;
+    this.partDigests.push(this.part.digest());
+    this.part = undefined;
+    this.partFill = 0;
+  }
+
+  /** Hex MD5 of everything that passed. Call once, after the stream ended. */
+  md5(): string {
+    return this.whole.digest('hex');
+  }
+
+  /** The S3 multipart ETag these bytes would have with this part size. */
+  multipartEtag(): string {
+    this.finishPart();
+    const combined = createHash('md5');
+    for (const digest of this.partDigests) combined.update(digest);
+    return `${combined.digest('hex')}-${this.partDigests.length}`;
+  }
+}
+
+/** Hex MD5 of a readable stream's content. */
+export async function md5OfStream(stream: NodeJS.ReadableStream): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

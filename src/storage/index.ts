@@ -1,0 +1,32 @@
+import type { Config } from '../config/index.js';
+import { createFsStorage } from './fs.js';
+import { createS3Storage } from './s3.js';
+import type { Storage } from './types.js';
+
+export type { Storage, ObjectInfo, PutOptions, PutResult, HeadOptions } from './types.js';
+export { IntegrityError } from './types.js';
+export { createS3Storage, type S3StorageOptions } from './s3.js';
+export { createFsStorage, type FsStorageOptions } from './fs.js';
+export { HashingStream, md5OfStream } from './hashing.js';
+
+const MiB = 1024 * 1024;
+
+/** The backend the config names. */
+export function createStorage(config: Config): Storage {
+  if (config.storage.type === 'fs') return createFsStorage({ root: config.storage.root });
+  const s3 = config.s3;
+  return createS3Storage({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    bucket: s3.bucket,
+    accessKey: s3.access_key,
+    secretKey: s3.secret_key,
+    forcePathStyle: s3.force_path_style,
+    requestChecksum: s3.request_checksum,
+    requestTimeoutMs: s3.request_timeout_seconds * 1000,
+    connectTimeoutMs: s3.connect_timeout_seconds * 1000,
+    multipartThreshold: s3.multipart_threshold_mb * MiB,
+    partSize: s3.part_size_mb * MiB,
+    maxSockets: s3.max_sockets,
+  });
+}

@@ -1,0 +1,54 @@
+/** What the daemon needs from a bucket: the narrow interface every backend implements. */
+export interface ObjectInfo {
+  /** Size in bytes. */
+  size: number;
+  /**
+   * Hex MD5 of the whole content, when the backend knows it: a plain (single-part) S3
+   * ETag, or a digest computed by the fs backend when `withMd5` was asked for.
+   */
+  md5?: string | undefined;
+}
+
+export interface HeadOptions {
+  signal?: AbortSignal | undefined;
+  /** The caller needs `md5` (the fs backend computes it only then). */
+  withMd5?: boolean | undefined;
+}
+
+export interface PutOptions {
+  /** Size the file had when it was stat'ed; a different number of bytes read fails the put. */
+  size: number;
+  contentType: string;
+  signal?: AbortSignal | undefined;
+}
+
+export interface PutResult {
+  /** Hex MD5 of the bytes that were read and stored; the backend verified the stored copy matches. */
+  md5: string;
+  /** The upload went in parts. */
+  multipart: boolean;
+}
+
+export interface Storage {
+  /** Human-readable location for logs (`s3://bucket`, `fs:/srv/cache`). */
+  readonly description: string;
+  /** Size (and MD5 when known) of the object, or null when it does not exist. */
+  head(key: string, options?: HeadOptions): Promise<ObjectInfo | null>;
+  /**
+   * Streams a local file to `key`, never holding it whole in memory. Resolves only when
+   * the backend holds exactly the bytes read (checked against their MD5); rejects with
+   * `IntegrityError` otherwise.
+   */
+  putFile(key: string, filePath: string, options: PutOptions): Promise<PutResult>;
+  /** Cheap reachability probe (readiness). */
+  ping(signal?: AbortSignal): Promise<void>;
+  close(): void;
+}
+
+/** The stored object does not match what was read, or the file changed while being read. */
+export class IntegrityError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IntegrityError';
+  }
+}

@@ -1,0 +1,57 @@
+import { lstat, realpath, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname, relative, sep, isAbsolute } from 'node:path';
+
+/** Size and mtime of a file as it was when verified in the bucket. */
+export interface VerifiedState {
+  size: number;
+  mtimeMs: number;
+}
+
+export type DeleteOutcome = 'deleted' | 'changed' | 'outside_root' | 'gone';
+
+function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/**
+ * Deletes the local entry of an uploaded file, and only if it is still the file that was
+ * verified (same size and mtime) and lies inside the published root. A symlink is removed
+ * itself, never its target. Then removes the directories this left empty, up to but never
+ * including the root.
+ */
+export async function deleteUploadedFile(filePath: string, root: string, verified: VerifiedState): Promise<DeleteOutcome> {
+  let current;
+  try {
+    current = await stat(filePath);
+    await lstat(filePath);
+  } catch {
+    return 'gone';
+  }
+  if (current.size !== verified.size || current.mtimeMs !== verified.mtimeMs) return 'changed';
+  if (filePath === root) {
+    // A single published file: delete it, and no directory cleanup.
+    await unlink(filePath);
+    return 'deleted';
+  }
+  // The entry's directory, resolved, must still lie in the root: a file reached through a
+  // symlinked directory lives elsewhere, and deleting it would reach outside the publish.
+  const realDirectory = await realpath(dirname(filePath));
+  if (realDirectory !== root && !isInside(root, realDirectory)) return 'outside_root';
+  await unlink(filePath);
+  await removeEmptyParents(dirname(filePath), root);
+  return 'deleted';
+}
+
+/** rmdir upwards from `directory` while empty, stopping before `root`. */
+export async function removeEmptyParents(directory: string, root: string): Promise<void> {
+  let current = directory;
+  while (isInside(root, current) && current.startsWith(root + sep)) {
+    try {
+      await rmdir(current);
+    } catch {
+      return; // not empty (or gone, or not ours): stop climbing
+    }
+    current = dirname(current);
+  }
+}

@@ -1,0 +1,108 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Logger } from '../log/index.js';
+import type { ExistenceRecorder } from '../check/index.js';
+import type { FileSyncJobData, FileSyncResult } from '../queue/index.js';
+import { IntegrityError, md5OfStream, type Storage } from '../storage/index.js';
+import { contentTypeFor } from './content-type.js';
+import { deleteUploadedFile } from './cleanup.js';
+import type { SyncMetrics } from './metrics.js';
+
+/** A failure that retrying cannot fix (the worker fails the job without further attempts). */
+export class PermanentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentError';
+  }
+}
+
+export interface SyncDeps {
+  storage: Pick<Storage, 'head' | 'putFile'>;
+  cache: ExistenceRecorder;
+  log: Logger;
+  metrics: SyncMetrics;
+  /** Told about every real upload (not skips): re-arms the post-sync command. */
+  onUploaded?: (key: string, size: number) => void | Promise<void>;
+}
+
+/** The seed's upload decision: overwrite forces; a missing key or a different size uploads. */
+export function shouldUpload(remote: { size: number } | null, localSize: number, overwrite: boolean): boolean {
+  return overwrite || remote === null || remote.size !== localSize;
+}
+
+/** Processes one `file_sync_single` job: decide, upload, verify, delete, record. */
+export function createFileSync(deps: SyncDeps) {
+  const { storage, cache, log, metrics } = deps;
+
+  async function fileState(path: string) {
+    try {
+      return await stat(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  return async function syncFile(data: FileSyncJobData, signal?: AbortSignal): Promise<FileSyncResult> {
+    const started = performance.now();
+    const key = data.s3_key;
+    const local = await fileState(data.file_path);
+
+    if (local === undefined) {
+      // A re-run after a crash may find the file already uploaded and deleted.
+      const remote = await storage.head(key, { signal });
+      if (remote !== null && remote.size === data.size) {
+        log.info({ s3_key: key, file: data.file_path }, 'file already uploaded');
+        return { outcome: 'already_present', size: remote.size, deleted: false, duration_ms: Math.round(performance.now() - started) };
+      }
+      throw new PermanentError(`local file is gone and the bucket does not hold it: ${data.file_path}`);
+    }
+    if (!local.isFile()) throw new PermanentError(`not a regular file: ${data.file_path}`);
+
+    let verified = false;
+    if (!data.overwrite) {
+      const remote = await storage.head(key, { signal, withMd5: data.delete_after_sync });
+      if (!shouldUpload(remote, local.size, false)) {
+        // Same size: skip. Deleting on a skip needs proof of equal content (a matching
+        // MD5); a size-only match re-uploads first.
+        const provenEqual =
+          !data.delete_after_sync || (remote?.md5 !== undefined && remote.md5 === (await md5OfStream(createReadStream(data.file_path))));
+        if (provenEqual) {
+          verified = true;
+          await cache.recordExists(key, local.size);
+          metrics.skipped();
+          const deleted = data.delete_after_sync ? await deleteLocal(data, local) : false;
+          log.info({ s3_key: key, size: local.size, deleted }, 'file skipped: same size in bucket');
+          return { outcome: 'skipped', size: local.size, deleted, duration_ms: Math.round(performance.now() - started) };
+        }
+      }
+    }
+
+    if (!verified) {
+      const upload = await storage.putFile(key, data.file_path, { size: local.size, contentType: contentTypeFor(key), signal });
+      const after = await fileState(data.file_path);
+      if (after === undefined || after.size !== local.size || after.mtimeMs !== local.mtimeMs) {
+        throw new IntegrityError(`file changed during upload: ${data.file_path}`);
+      }
+      metrics.uploaded(local.size, performance.now() - started);
+      await cache.recordExists(key, local.size);
+      await deps.onUploaded?.(key, local.size);
+      log.info(
+        { s3_key: key, size: local.size, md5: upload.md5, multipart: upload.multipart, duration_ms: Math.round(performance.now() - started) },
+        'file uploaded',
+      );
+    }
+    const deleted = data.delete_after_sync ? await deleteLocal(data, local) : false;
+    return { outcome: 'uploaded', size: local.size, deleted, duration_ms: Math.round(performance.now() - started) };
+  };
+
+  async function deleteLocal(data: FileSyncJobData, verified: { size: number; mtimeMs: number }): Promise<boolean> {
+    const outcome = await deleteUploadedFile(data.file_path, data.root, verified);
+    if (outcome === 'deleted') return true;
+    const level = outcome === 'gone' ? 'info' : 'warn';
+    log[level]({ file: data.file_path, s3_key: data.s3_key, reason: outcome }, 'local file kept');
+    return false;
+  }
+}
+
+export type FileSync = ReturnType<typeof createFileSync>;

@@ -1,0 +1,22 @@
+import { isAbsolute } from 'node:path';
+import type { FileSyncJobData } from '../queue/index.js';
+import { targetProblem } from '../publish/keys.js';
+
+/**
+ * Why a job's data cannot be processed, or undefined. Jobs can come from anything that
+ * writes to Redis (the UI's add/edit actions included), so the worker checks every one.
+ */
+export function jobDataProblem(data: Partial<FileSyncJobData> | undefined): string | undefined {
+  if (typeof data !== 'object' || data === null) return 'not an object';
+  if (typeof data.file_path !== 'string' || !isAbsolute(data.file_path)) return 'file_path must be an absolute path';
+  if (typeof data.s3_key !== 'string' || data.s3_key === '' || data.s3_key.startsWith('/')) return 's3_key must be a relative key';
+  const keyProblem = targetProblem(data.s3_key);
+  if (keyProblem !== undefined) return `s3_key ${keyProblem}`;
+  if (typeof data.root !== 'string' || !isAbsolute(data.root)) return 'root must be an absolute path';
+  if (data.file_path !== data.root && !data.file_path.startsWith(data.root.endsWith('/') ? data.root : `${data.root}/`)) {
+    return 'file_path must lie inside root';
+  }
+  if (typeof data.size !== 'number' || data.size < 0) return 'size must be a number';
+  if (typeof data.delete_after_sync !== 'boolean' || typeof data.overwrite !== 'boolean') return 'delete_after_sync and overwrite must be booleans';
+  return undefined;
+}

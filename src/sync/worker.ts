@@ -1,0 +1,102 @@
+import { UnrecoverableError, Worker, type Job, type RedisOptions } from 'bullmq';
+import type { RedisOptions as IORedisOptions } from 'ioredis';
+import type { Logger } from '../log/index.js';
+import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
+import { PermanentError, type FileSync } from './handler.js';
+import { jobDataProblem } from './validate.js';
+import type { SyncMetrics } from './metrics.js';
+
+export interface UploadWorkerOptions {
+  /** ioredis options; BullMQ opens its own connections from them. */
+  connection: IORedisOptions;
+  prefix: string;
+  concurrency: number;
+  /** `publish.timeout_minutes`: an upload running longer is aborted (and retried). */
+  timeoutMs: number;
+  /** How long `close()` waits for running uploads before abandoning them to a later run. */
+  shutdownTimeoutMs: number;
+}
+
+export interface UploadWorker {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  setConcurrency(concurrency: number): void;
+}
+
+/** BullMQ worker running `fileSync` for each upload job, with a real per-job timeout. */
+export function createUploadWorker(
+  deps: { fileSync: FileSync; log: Logger; metrics: SyncMetrics },
+  options: UploadWorkerOptions,
+): UploadWorker {
+  const { log } = deps;
+
+  async function process(job: Job<FileSyncJobData, FileSyncResult>, _token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
+    const problem = jobDataProblem(job.data);
+    if (problem !== undefined) throw new UnrecoverableError(`invalid job data: ${problem}`);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('timeout')), options.timeoutMs);
+    const onCancel = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onCancel, { once: true });
+    try {
+      return await deps.fileSync(job.data, controller.signal);
+    } catch (error) {
+      if (controller.signal.aborted && controller.signal.reason instanceof Error && controller.signal.reason.message === 'timeout') {
+        throw new Error(`upload timed out after ${Math.round(options.timeoutMs / 1000)} s`);
+      }
+      if (error instanceof PermanentError) throw new UnrecoverableError(error.message);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
+    }
+  }
+
+  const worker = new Worker<FileSyncJobData, FileSyncResult>(UPLOAD_QUEUE, process, {
+    connection: options.connection as RedisOptions,
+    prefix: options.prefix,
+    concurrency: options.concurrency,
+    autorun: false,
+    // A daemon killed mid-upload leaves its jobs active; after their lock expires they are
+    // moved back to wait. Allow that often before giving a job up as failed.
+    maxStalledCount: 10,
+  });
+
+  worker.on('failed', (job, error) => {
+    if (job === undefined) return;
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || error instanceof UnrecoverableError || error.name === 'UnrecoverableError';
+    const fields = { s3_key: job.data.s3_key, file: job.data.file_path, attempt: job.attemptsMade, err: error };
+    if (final) {
+      deps.metrics.failed(error.name);
+      log.error(fields, 'file upload failed');
+    } else {
+      log.warn(fields, 'file upload failed, will retry');
+    }
+  });
+  worker.on('error', (error) => log.warn({ err: error }, 'worker error'));
+
+  let closing: Promise<void> | undefined;
+  return {
+    async start() {
+      void worker.run().catch((error: unknown) => log.error({ err: error }, 'worker stopped'));
+      await worker.waitUntilReady();
+    },
+    setConcurrency(concurrency) {
+      worker.concurrency = concurrency;
+    },
+    close() {
+      closing ??= (async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), options.shutdownTimeoutMs);
+        });
+        const outcome = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          log.warn({ timeout_ms: options.shutdownTimeoutMs }, 'uploads still running at shutdown; they will be retried after restart');
+          await worker.close(true);
+        }
+      })();
+      return closing;
+    },
+  };
+}

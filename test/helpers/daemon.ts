@@ -1,0 +1,182 @@
+/**
+ * Starts the real daemon against the real servers of `servers.ts`: in-process (`startApp`,
+ * the real HTTP server on port 0) or as a child process (`startDaemonProcess`, for
+ * signals and restarts). Every call gets its own Redis key prefix and bucket.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { createApp, type App } from '../../src/app.js';
+import { validateConfig, toToml, type Config } from '../../src/config/index.js';
+import { createLogger, silentLogger, type Logger } from '../../src/log/index.js';
+import type { RedisServer, S3Server } from './servers.js';
+import { waitFor } from './servers.js';
+
+export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+type RawConfig = { [section: string]: Record<string, unknown> };
+
+export function uniqueName(label: string): string {
+  return `${label}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A raw config for the given servers, merged with overrides (section by section). */
+export function rawConfig(redis: RedisServer, s3: S3Server | undefined, overrides: RawConfig = {}, bucket?: string): RawConfig {
+  const base: RawConfig = {
+    redis: { addr: redis.addr, key_prefix: uniqueName('t') },
+    s3: s3
+      ? { endpoint: s3.endpoint, region: 'us-east-1', bucket: bucket ?? s3.bucket, access_key: 'S3RVER', secret_key: 'S3RVER' }
+      : {},
+    daemon: { log_level: process.env.TEST_LOG_LEVEL ?? 'error', concurrency: 8 },
+    publish: { retry_backoff_seconds: 0.2 },
+    http: { addr: '127.0.0.1:8080' },
+  };
+  for (const [section, values] of Object.entries(overrides)) base[section] = { ...base[section], ...values };
+  return base;
+}
+
+/** Creates a fresh bucket on the S3 server and returns its name. */
+export async function createBucket(s3: S3Server): Promise<string> {
+  const bucket = uniqueName('b');
+  await s3.client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+export interface TestApp {
+  app: App;
+  config: Config;
+  url: string;
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  get(path: string): Promise<{ status: number; body: any }>;
+  /** Resolves once no upload job is waiting, delayed or running. */
+  idle(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function testLogger(): Logger {
+  return process.env.TEST_LOG_LEVEL ? createLogger({ level: process.env.TEST_LOG_LEVEL }) : silentLogger();
+}
+
+export async function startApp(raw: RawConfig): Promise<TestApp> {
+  const config = validateConfig(raw);
+  const app = createApp(config, { log: testLogger(), listen: { host: '127.0.0.1', port: 0 } });
+  await app.start();
+  return {
+    app,
+    config,
+    url: app.url,
+    post: (path, body, headers) => request(app.url, 'POST', path, body, headers),
+    get: (path) => request(app.url, 'GET', path),
+    idle: (timeoutMs) => queueIdle(app, timeoutMs),
+    close: () => app.close(),
+  };
+}
+
+export async function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(base + path, init);
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body: parsed as any };
+}
+
+export async function queueIdle(app: App, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const counts = await app.uploads.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+      return Object.values(counts).every((count) => count === 0);
+    },
+    { timeoutMs, what: 'upload queue to drain' },
+  );
+}
+
+/** Writes files (relative path → content) below `root`, creating folders. */
+export async function writeTree(root: string, files: Record<string, string | Buffer>): Promise<void> {
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), content);
+  }
+}
+
+export async function tempDir(label = 'src'): Promise<string> {
+  return mkdtemp(join(tmpdir(), `sync4loong-${label}-`));
+}
+
+export async function getObject(s3: S3Server, bucket: string, key: string): Promise<{ body: Buffer; contentType: string | undefined }> {
+  const reply = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const bytes = await reply.Body!.transformToByteArray();
+  return { body: Buffer.from(bytes), contentType: reply.ContentType };
+}
+
+export async function headObject(s3: S3Server, bucket: string, key: string): Promise<{ size: number; etag: string } | null> {
+  try {
+    const reply = await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return { size: reply.ContentLength ?? 0, etag: (reply.ETag ?? '').replace(/"/g, '') };
+  } catch {
+    return null;
+  }
+}
+
+export async function listKeys(s3: S3Server, bucket: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    for (const object of page.Contents ?? []) keys.push(object.Key!);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  return keys.sort();
+}
+
+export interface DaemonProcess {
+  child: ChildProcess;
+  url: string;
+  output(): string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs `bin/sync4loong daemon --config FILE` as a child and waits for "daemon started". */
+export async function startDaemonProcess(raw: RawConfig, env: Record<string, string> = {}): Promise<DaemonProcess> {
+  const dir = await tempDir('cfg');
+  const file = join(dir, 'config.toml');
+  await writeFile(file, toToml(raw as unknown as Config));
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'sync4loong'), 'daemon', '--config', file], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const addr = await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${output}`);
+      return /msg="daemon started" addr=(\S+)/.exec(output)?.[1];
+    },
+    { timeoutMs: 20_000, what: 'daemon to start' },
+  );
+  const port = addr!.slice(addr!.lastIndexOf(":") + 1);
+  return {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exit;
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * The one shared test helper for real parts: a real `redis-server` and a real S3 server
+ * (s3rver) on free loopback ports, each in its own temporary folder.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { S3Client } from '@aws-sdk/client-s3';
+
+const require = createRequire(import.meta.url);
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts TCP connections on the port. */
+export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Polls `condition` until it returns a truthy value (no fixed sleeps in tests). */
+export async function waitFor<T>(condition: () => Promise<T> | T, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${options.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
+  }
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+export interface RedisServer {
+  port: number;
+  addr: string;
+  dir: string;
+  /** Stops the server (SIGTERM; with AOF on, data survives a later start). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and folder. */
+  start(): Promise<void>;
+  /** Stops it and removes its folder. */
+  destroy(): Promise<void>;
+}
+
+export async function startRedis(options: { appendonly?: boolean } = {}): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'sync4loong-redis-'));
+  let child: ChildProcess | undefined;
+  const server: RedisServer = {
+    port,
+    addr: `127.0.0.1:${port}`,
+    dir,
+    async start() {
+      child = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', options.appendonly ? 'yes' : 'no', '--daemonize', 'no'],
+        { stdio: 'ignore' },
+      );
+      await waitForPort(port);
+    },
+    async stop() {
+      if (child === undefined) return;
+      const current = child;
+      child = undefined;
+      current.kill('SIGTERM');
+      await exited(current);
+    },
+    async destroy() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  await server.start();
+  return server;
+}
+
+export interface S3Server {
+  port: number;
+  endpoint: string;
+  bucket: string;
+  dir: string;
+  /** An SDK client for assertions (path style, no streaming checksums: s3rver needs both). */
+  client: S3Client;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export async function startS3(options: { bucket?: string } = {}): Promise<S3Server> {
+  const port = await freePort();
+  const bucket = options.bucket ?? 'test-bucket';
+  const dir = await mkdtemp(join(tmpdir(), 'sync4loong-s3-'));
+  const bin = require.resolve('s3rver/bin/s3rver.js');
+  let child: ChildProcess | undefined;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const server: S3Server = {
+    port,
+    endpoint,
+    bucket,
+    dir,
+    client: new S3Client({
+      endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
+    async start() {
+      // --openssl-legacy-provider: s3rver's continuation tokens use a cipher Node 20 dropped.
+      child = spawn(
+        process.execPath,
+        ['--openssl-legacy-provider', bin, '--directory', dir, '--port', String(port), '--address', '127.0.0.1', '--silent', '--no-vhost-buckets', '--configure-bucket', bucket],
+        { stdio: 'ignore' },
+      );
+      await waitForPort(port);
+    },
+    async stop() {
+      if (child === undefined) return;
+      const current = child;
+      child = undefined;
+      current.kill('SIGTERM');
+      await exited(current);
+    },
+    async destroy() {
+      server.client.destroy();
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  await server.start();
+  return server;
+}
