@@ -153,7 +153,9 @@ export interface DaemonProcess {
 export async function startDaemonProcess(raw: RawConfig, env: Record<string, string> = {}): Promise<DaemonProcess> {
   const dir = await tempDir('cfg');
   const file = join(dir, 'config.toml');
-  await writeFile(file, toToml(raw as unknown as Config));
+  // The helper reads the "daemon started" line, so the child logs at info at least.
+  const withInfo = { ...raw, daemon: { ...raw.daemon, log_level: process.env.TEST_LOG_LEVEL ?? 'info' } };
+  await writeFile(file, toToml(withInfo as unknown as Config));
   const child = spawn(process.execPath, [join(projectRoot, 'bin', 'sync4loong'), 'daemon', '--config', file], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -162,13 +164,19 @@ export async function startDaemonProcess(raw: RawConfig, env: Record<string, str
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const addr = await waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${output}`);
-      return /msg="daemon started" addr=(\S+)/.exec(output)?.[1];
-    },
-    { timeoutMs: 20_000, what: 'daemon to start' },
-  );
+  let addr: string | undefined;
+  try {
+    addr = await waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${output}`);
+        return /msg="daemon started" addr=(\S+)/.exec(output)?.[1];
+      },
+      { timeoutMs: 20_000, what: 'daemon to start' },
+    );
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
   const port = addr!.slice(addr!.lastIndexOf(":") + 1);
   return {
     child,
