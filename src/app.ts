@@ -82,10 +82,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     { maxItems: config.publish.max_items, jobOptions: uploadJobOptions(config.publish) },
   );
 
-  const recorder = createExistenceRecorder(
-    { redis: workerRedis, log },
-    { prefix, bucketId: bucketId(config), positiveTtlSeconds: 0 },
-  );
+  const recorder = createExistenceRecorder({ redis: workerRedis, log }, { prefix, bucketId: bucketId(config), positiveTtlSeconds: 0 });
   const fileSync = createFileSync({ storage, cache: recorder, log, metrics: metrics.sync });
   const worker: UploadWorker = createUploadWorker(
     { fileSync, log, metrics: metrics.sync },

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { configSchema, sections, secretKeys, type Config, type SectionName } from './schema.js';
+import { configSchema, crossSectionProblems, sections, secretKeys, type Config, type SectionName } from './schema.js';
 
 export const ENV_PREFIX = 'SYNC4LOONG_';
 
@@ -70,9 +70,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 /** Validates a raw config object (sections of keys), reporting every problem at once. */
 export function validateConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    throw new ConfigError(result.error.issues.map(formatIssue));
-  }
+  const problems = result.success ? [] : result.error.issues.map(formatIssue);
+  problems.push(...crossSectionProblems((raw ?? {}) as Raw));
+  if (!result.success || problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(result.data);
 }
 

@@ -11,14 +11,12 @@ import { z } from 'zod';
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/;
 
 function hostPort(what: string) {
-  return z
-    .string()
-    .refine((value) => {
-      const match = HOST_PORT.exec(value);
-      if (!match) return false;
-      const port = Number(match[2]);
-      return port >= 1 && port <= 65535;
-    }, `${what} must be host:port (for example localhost:6379 or :8080)`);
+  return z.string().refine((value) => {
+    const match = HOST_PORT.exec(value);
+    if (!match) return false;
+    const port = Number(match[2]);
+    return port >= 1 && port <= 65535;
+  }, `${what} must be host:port (for example localhost:6379 or :8080)`);
 }
 
 /** Minutes may be fractional (a short debounce in tests); the seed's integers still load. */
@@ -46,16 +44,14 @@ export const s3Schema = z.object({
   force_path_style: z
     .boolean()
     .default(true)
-    .describe('(new) Address the bucket as `endpoint/bucket/key` (path style, as the Go daemon always did) instead of `bucket.endpoint/key`.'),
+    .describe(
+      '(new) Address the bucket as `endpoint/bucket/key` (path style, as the Go daemon always did) instead of `bucket.endpoint/key`.',
+    ),
   request_checksum: z
     .enum(['when_required', 'when_supported'])
     .default('when_required')
     .describe('(new) When the AWS SDK adds flexible checksums to requests. `when_required` works with every S3-compatible server.'),
-  request_timeout_seconds: z
-    .number()
-    .positive()
-    .default(300)
-    .describe('(new) Socket idle timeout of one S3 request, in seconds.'),
+  request_timeout_seconds: z.number().positive().default(300).describe('(new) Socket idle timeout of one S3 request, in seconds.'),
   connect_timeout_seconds: z.number().positive().default(10).describe('(new) TCP connect timeout to S3, in seconds.'),
   multipart_threshold_mb: z
     .number()
@@ -64,7 +60,13 @@ export const s3Schema = z.object({
     .max(5 * 1024)
     .default(256)
     .describe('(new) Files of this many MiB or more are uploaded in parts (multipart); smaller ones in one streamed PUT.'),
-  part_size_mb: z.number().int().min(5).max(5 * 1024).default(16).describe('(new) Part size of multipart uploads, in MiB.'),
+  part_size_mb: z
+    .number()
+    .int()
+    .min(5)
+    .max(5 * 1024)
+    .default(16)
+    .describe('(new) Part size of multipart uploads, in MiB.'),
   max_sockets: z.number().int().min(1).max(1024).default(64).describe('(new) Keep-alive sockets to S3 per daemon.'),
 });
 
@@ -76,7 +78,9 @@ export const storageSchema = z.object({
 export const daemonSchema = z.object({
   log_level: z.enum(['debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('Log level.'),
   ssh_command: z.string().default('').describe('Command run once after uploads settle (see the post-sync command section).'),
-  ssh_debounce_minutes: positiveMinutes.default(5).describe('Quiet time after the last upload before the post-sync command runs, in minutes (> 0, fractions allowed).'),
+  ssh_debounce_minutes: positiveMinutes
+    .default(5)
+    .describe('Quiet time after the last upload before the post-sync command runs, in minutes (> 0, fractions allowed).'),
   ssh_timeout_minutes: positiveMinutes.default(10).describe('The post-sync command is killed after this many minutes (> 0).'),
   enable_ssh_task: z.boolean().default(false).describe('Run `ssh_command` after uploads.'),
   concurrency: z.number().int().min(1).max(256).default(32).describe('(new) Uploads in flight per daemon.'),
@@ -84,18 +88,26 @@ export const daemonSchema = z.object({
     .number()
     .positive()
     .default(60)
-    .describe('(new) On SIGTERM/SIGINT, how long running uploads may take to finish before they are abandoned (they are retried after restart).'),
+    .describe(
+      '(new) On SIGTERM/SIGINT, how long running uploads may take to finish before they are abandoned (they are retried after restart).',
+    ),
 });
 
 export const publishSchema = z.object({
   max_retry: z.number().int().min(0).max(10).default(3).describe('Retries of a failed upload after the first try (0-10).'),
-  timeout_minutes: z.number().int().min(1).max(1440).default(30).describe('An upload running longer than this is aborted and retried (1-1440).'),
-  retry_backoff_seconds: z
+  timeout_minutes: z
     .number()
-    .positive()
-    .default(10)
-    .describe('(new) First retry delay, in seconds; doubles on each further retry.'),
-  keep_completed_hours: z.number().min(0).default(24).describe('(new) Completed jobs are kept this long for inspection (0: removed at once).'),
+    .int()
+    .min(1)
+    .max(1440)
+    .default(30)
+    .describe('An upload running longer than this is aborted and retried (1-1440).'),
+  retry_backoff_seconds: z.number().positive().default(10).describe('(new) First retry delay, in seconds; doubles on each further retry.'),
+  keep_completed_hours: z
+    .number()
+    .min(0)
+    .default(24)
+    .describe('(new) Completed jobs are kept this long for inspection (0: removed at once).'),
   keep_failed_days: z.number().min(0).default(14).describe('(new) Failed jobs are kept this long for inspection and retry.'),
   max_items: z.number().int().min(1).default(1000).describe('(new) Most items accepted in one `POST /publish`.'),
 });
@@ -126,7 +138,7 @@ export const asynqmonSchema = z.object({
     .regex(/^\/[A-Za-z0-9._~\-/]*$/, 'asynqmon.root_path must be a URL path starting with "/"')
     .default('/monitoring')
     .describe('URL path of the queue web UI.'),
-  read_only_mode: z.boolean().default(false).describe('Hide and refuse the UI\'s write actions.'),
+  read_only_mode: z.boolean().default(false).describe("Hide and refuse the UI's write actions."),
   prometheus_addr: z
     .string()
     .default('')
@@ -134,31 +146,37 @@ export const asynqmonSchema = z.object({
     .describe('Accepted for compatibility and unused: Asynqmon drew charts from this Prometheus server; the daemon never binds to it.'),
 });
 
-export const configSchema = z
-  .object({
-    redis: redisSchema.prefault({}),
-    s3: s3Schema.prefault({}),
-    storage: storageSchema.prefault({}),
-    daemon: daemonSchema.prefault({}),
-    publish: publishSchema.prefault({}),
-    http: httpSchema.prefault({}),
-    cache: cacheSchema.prefault({}),
-    asynqmon: asynqmonSchema.prefault({}),
-  })
-  .superRefine((config, ctx) => {
-    if (config.storage.type === 's3') {
-      for (const key of ['endpoint', 'region', 'bucket', 'access_key', 'secret_key'] as const) {
-        if (config.s3[key] === '') {
-          ctx.addIssue({ code: 'custom', path: ['s3', key], message: `s3.${key} is required when storage.type is "s3"` });
-        }
-      }
-      if (config.s3.endpoint !== '' && !isHttpUrl(config.s3.endpoint)) {
-        ctx.addIssue({ code: 'custom', path: ['s3', 'endpoint'], message: 's3.endpoint must be an http(s) URL' });
-      }
-    } else if (config.storage.root === '') {
-      ctx.addIssue({ code: 'custom', path: ['storage', 'root'], message: 'storage.root is required when storage.type is "fs"' });
+export const configSchema = z.object({
+  redis: redisSchema.prefault({}),
+  s3: s3Schema.prefault({}),
+  storage: storageSchema.prefault({}),
+  daemon: daemonSchema.prefault({}),
+  publish: publishSchema.prefault({}),
+  http: httpSchema.prefault({}),
+  cache: cacheSchema.prefault({}),
+  asynqmon: asynqmonSchema.prefault({}),
+});
+
+/**
+ * Rules across sections, checked on the raw input so they are reported together with
+ * every other problem (zod skips refinements once a type error is found).
+ */
+export function crossSectionProblems(raw: Record<string, Record<string, unknown> | undefined>): string[] {
+  const problems: string[] = [];
+  const type = raw.storage?.type ?? 's3';
+  if (type === 's3') {
+    for (const key of ['endpoint', 'region', 'bucket', 'access_key', 'secret_key']) {
+      const value = raw.s3?.[key];
+      if (value === undefined || value === '') problems.push(`s3.${key} is required when storage.type is "s3"`);
     }
-  });
+    const endpoint = raw.s3?.endpoint;
+    if (typeof endpoint === 'string' && endpoint !== '' && !isHttpUrl(endpoint)) problems.push('s3.endpoint must be an http(s) URL');
+  } else if (type === 'fs') {
+    const root = raw.storage?.root;
+    if (root === undefined || root === '') problems.push('storage.root is required when storage.type is "fs"');
+  }
+  return problems;
+}
 
 function isHttpUrl(value: string): boolean {
   try {

@@ -13,7 +13,7 @@ export function normalizeTarget(to: string): string {
 /** Why a `to` value is unusable, or undefined when it is fine. */
 export function targetProblem(to: string): string | undefined {
   if (to === '/') return undefined;
-  if (to.startsWith('/')) return "must be a relative key (no leading '/'; use \"/\" alone for the bucket root)";
+  if (to.startsWith('/')) return 'must be a relative key (no leading \'/\'; use "/" alone for the bucket root)';
   if (/[\u0000-\u001f\u007f]/.test(to)) return 'must not contain control characters';
   if (to.split('/').some((segment) => segment === '..')) return "must not contain a '..' segment";
   if (Buffer.byteLength(to) > 1024) return 'must be at most 1024 bytes';

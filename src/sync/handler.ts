@@ -88,7 +88,13 @@ export function createFileSync(deps: SyncDeps) {
       await cache.recordExists(key, local.size);
       await deps.onUploaded?.(key, local.size);
       log.info(
-        { s3_key: key, size: local.size, md5: upload.md5, multipart: upload.multipart, duration_ms: Math.round(performance.now() - started) },
+        {
+          s3_key: key,
+          size: local.size,
+          md5: upload.md5,
+          multipart: upload.multipart,
+          duration_ms: Math.round(performance.now() - started),
+        },
         'file uploaded',
       );
     }

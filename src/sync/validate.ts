@@ -17,6 +17,7 @@ export function jobDataProblem(data: Partial<FileSyncJobData> | undefined): stri
     return 'file_path must lie inside root';
   }
   if (typeof data.size !== 'number' || data.size < 0) return 'size must be a number';
-  if (typeof data.delete_after_sync !== 'boolean' || typeof data.overwrite !== 'boolean') return 'delete_after_sync and overwrite must be booleans';
+  if (typeof data.delete_after_sync !== 'boolean' || typeof data.overwrite !== 'boolean')
+    return 'delete_after_sync and overwrite must be booleans';
   return undefined;
 }

@@ -63,7 +63,8 @@ export function createUploadWorker(
 
   worker.on('failed', (job, error) => {
     if (job === undefined) return;
-    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || error instanceof UnrecoverableError || error.name === 'UnrecoverableError';
+    const final =
+      job.attemptsMade >= (job.opts.attempts ?? 1) || error instanceof UnrecoverableError || error.name === 'UnrecoverableError';
     const fields = { s3_key: job.data.s3_key, file: job.data.file_path, attempt: job.attemptsMade, err: error };
     if (final) {
       deps.metrics.failed(error.name);

@@ -4,7 +4,17 @@ import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
-import { createBucket, getObject, listKeys, projectRoot, rawConfig, request, startDaemonProcess, tempDir, writeTree } from '../helpers/daemon.js';
+import {
+  createBucket,
+  getObject,
+  listKeys,
+  projectRoot,
+  rawConfig,
+  request,
+  startDaemonProcess,
+  tempDir,
+  writeTree,
+} from '../helpers/daemon.js';
 
 const bin = join(projectRoot, 'bin', 'sync4loong');
 
@@ -38,7 +48,10 @@ describe('sync4loong CLI', () => {
       file,
       '[redis]\naddr = "localhost:6379"\npassword = "hunter2-redis"\n[s3]\nendpoint = "http://s3.local"\nregion = "r"\nbucket = "b"\naccess_key = "AKIA-ACCESS"\nsecret_key = "file-secret"\n[cache]\nallowed_prefixes = ["store/"]\n',
     );
-    const result = cli(['config', '--config', file], { SYNC4LOONG_S3_SECRET_KEY: 'env-secret-value', SYNC4LOONG_CACHE_ALLOWED_PREFIXES: 'store/, nix/' });
+    const result = cli(['config', '--config', file], {
+      SYNC4LOONG_S3_SECRET_KEY: 'env-secret-value',
+      SYNC4LOONG_CACHE_ALLOWED_PREFIXES: 'store/, nix/',
+    });
     assert.equal(result.code, 0, result.stderr);
     assert.doesNotMatch(result.stdout, /hunter2-redis|AKIA-ACCESS|file-secret|env-secret-value/);
     assert.match(result.stdout, /allowed_prefixes = \[ "store\/", "nix\/" \]/);

@@ -28,9 +28,7 @@ export function uniqueName(label: string): string {
 export function rawConfig(redis: RedisServer, s3: S3Server | undefined, overrides: RawConfig = {}, bucket?: string): RawConfig {
   const base: RawConfig = {
     redis: { addr: redis.addr, key_prefix: uniqueName('t') },
-    s3: s3
-      ? { endpoint: s3.endpoint, region: 'us-east-1', bucket: bucket ?? s3.bucket, access_key: 'S3RVER', secret_key: 'S3RVER' }
-      : {},
+    s3: s3 ? { endpoint: s3.endpoint, region: 'us-east-1', bucket: bucket ?? s3.bucket, access_key: 'S3RVER', secret_key: 'S3RVER' } : {},
     daemon: { log_level: process.env.TEST_LOG_LEVEL ?? 'error', concurrency: 8 },
     publish: { retry_backoff_seconds: 0.2 },
     http: { addr: '127.0.0.1:8080' },
@@ -177,7 +175,7 @@ export async function startDaemonProcess(raw: RawConfig, env: Record<string, str
     child.kill('SIGKILL');
     throw error;
   }
-  const port = addr!.slice(addr!.lastIndexOf(":") + 1);
+  const port = addr!.slice(addr!.lastIndexOf(':') + 1);
   return {
     child,
     url: `http://127.0.0.1:${port}`,

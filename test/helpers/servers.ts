@@ -44,7 +44,10 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
 }
 
 /** Polls `condition` until it returns a truthy value (no fixed sleeps in tests). */
-export async function waitFor<T>(condition: () => Promise<T> | T, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+export async function waitFor<T>(
+  condition: () => Promise<T> | T,
+  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let last: unknown;
   for (;;) {
@@ -89,7 +92,20 @@ export async function startRedis(options: { appendonly?: boolean } = {}): Promis
     async start() {
       child = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', options.appendonly ? 'yes' : 'no', '--daemonize', 'no'],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          options.appendonly ? 'yes' : 'no',
+          '--daemonize',
+          'no',
+        ],
         { stdio: 'ignore' },
       );
       await waitForPort(port);
@@ -146,7 +162,20 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Serv
       // --openssl-legacy-provider: s3rver's continuation tokens use a cipher Node 20 dropped.
       child = spawn(
         process.execPath,
-        ['--openssl-legacy-provider', bin, '--directory', dir, '--port', String(port), '--address', '127.0.0.1', '--silent', '--no-vhost-buckets', '--configure-bucket', bucket],
+        [
+          '--openssl-legacy-provider',
+          bin,
+          '--directory',
+          dir,
+          '--port',
+          String(port),
+          '--address',
+          '127.0.0.1',
+          '--silent',
+          '--no-vhost-buckets',
+          '--configure-bucket',
+          bucket,
+        ],
         { stdio: 'ignore' },
       );
       await waitForPort(port);

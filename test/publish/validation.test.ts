@@ -52,10 +52,16 @@ describe('POST /publish validation', () => {
   }
 
   it('enqueues nothing when a later item is invalid', async () => {
-    const reply = await daemon.post('/publish', [{ from: src, to: 'store/' }, { from: join(src, 'nope'), to: 'x/' }]);
+    const reply = await daemon.post('/publish', [
+      { from: src, to: 'store/' },
+      { from: join(src, 'nope'), to: 'x/' },
+    ]);
     assert.equal(reply.status, 400);
     const counts = await daemon.app.uploads.getJobCounts();
-    assert.equal(Object.values(counts).reduce((a, b) => a + b, 0), 0);
+    assert.equal(
+      Object.values(counts).reduce((a, b) => a + b, 0),
+      0,
+    );
   });
 
   it('ignores unknown fields, as the Go daemon did', async () => {
