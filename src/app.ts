@@ -21,7 +21,7 @@ import {
 import { createStorage, type Storage } from './storage/index.js';
 import { createExistenceRecorder } from './check/index.js';
 import { createPublisher } from './publish/index.js';
-import { createFileSync, createUploadWorker, type UploadWorker } from './sync/index.js';
+import { createFileSync, createOutageGate, createUploadWorker, type UploadWorker } from './sync/index.js';
 import { createHttpServer, registerHealthRoutes, registerPublishRoutes } from './http/index.js';
 
 export interface AppOptions {
@@ -83,15 +83,17 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   );
 
   const recorder = createExistenceRecorder({ redis: workerRedis, log }, { prefix, bucketId: bucketId(config), positiveTtlSeconds: 0 });
-  const fileSync = createFileSync({ storage, cache: recorder, log, metrics: metrics.sync });
+  const fileSync = createFileSync({ storage, cache: recorder, log, metrics: metrics.sync }, { compare: config.publish.compare });
+  const outage = createOutageGate({ ping: (signal) => storage.ping(signal), log }, { probeIntervalMs: 2000 });
   const worker: UploadWorker = createUploadWorker(
-    { fileSync, log, metrics: metrics.sync },
+    { fileSync, log, metrics: metrics.sync, outage },
     {
       connection: workerConnectionOptions(config.redis),
       prefix,
       concurrency: config.daemon.concurrency,
       timeoutMs: config.publish.timeout_minutes * 60_000,
       shutdownTimeoutMs: config.daemon.shutdown_timeout_seconds * 1000,
+      lockMs: config.daemon.job_lock_seconds * 1000,
     },
   );
 
@@ -113,6 +115,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     metrics,
     url: '',
     async start() {
+      await warnAboutRedisPersistence(apiRedis, log);
       await worker.start();
       const listen = options.listen ?? parseListenAddress(config.http.addr);
       await http.listen({ host: listen.host, port: listen.port });
@@ -139,4 +142,27 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     },
   };
   return app;
+}
+
+/** Queue data must survive restarts and memory pressure: say so when Redis is not set up for it. */
+async function warnAboutRedisPersistence(redis: Redis, log: Logger): Promise<void> {
+  try {
+    if (redis.status !== 'ready') {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise((resolve) => redis.once('ready', resolve)),
+        new Promise((resolve) => (timer = setTimeout(resolve, 2000))),
+      ]);
+      clearTimeout(timer);
+      if ((redis.status as string) !== 'ready') return;
+    }
+    const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as [string, string];
+    if (policy !== undefined && policy !== 'noeviction') {
+      log.warn({ policy }, 'redis maxmemory-policy can evict queue data: set it to noeviction');
+    }
+    const [, appendonly] = (await redis.config('GET', 'appendonly')) as [string, string];
+    if (appendonly === 'no') log.info('redis appendonly is off: queued jobs since the last snapshot are lost if redis crashes');
+  } catch {
+    // CONFIG is often disabled on managed Redis: nothing to check then.
+  }
 }

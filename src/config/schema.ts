@@ -84,6 +84,12 @@ export const daemonSchema = z.object({
   ssh_timeout_minutes: positiveMinutes.default(10).describe('The post-sync command is killed after this many minutes (> 0).'),
   enable_ssh_task: z.boolean().default(false).describe('Run `ssh_command` after uploads.'),
   concurrency: z.number().int().min(1).max(256).default(32).describe('(new) Uploads in flight per daemon.'),
+  job_lock_seconds: z
+    .number()
+    .min(1)
+    .max(3600)
+    .default(30)
+    .describe('(new) Lock time of a running job, renewed while it runs: a job of a daemon that died is run again this long after.'),
   shutdown_timeout_seconds: z
     .number()
     .positive()
@@ -102,7 +108,11 @@ export const publishSchema = z.object({
     .max(1440)
     .default(30)
     .describe('An upload running longer than this is aborted and retried (1-1440).'),
-  retry_backoff_seconds: z.number().positive().default(10).describe('(new) First retry delay, in seconds; doubles on each further retry.'),
+  retry_backoff_seconds: z.number().positive().default(10).describe('(new) First retry delay, in seconds; doubles on each further retry. Storage outages do not use up retries: uploads wait for the storage to answer again.'),
+  compare: z
+    .enum(['size', 'checksum'])
+    .default('size')
+    .describe('(new) When an upload is skipped: `size` (the seed: same size in the bucket) or `checksum` (same content: MD5 ETag, the MD5 stored in object metadata at upload, or the multipart ETag).'),
   keep_completed_hours: z
     .number()
     .min(0)

@@ -21,6 +21,8 @@ export interface FileSyncJobData {
   root: string;
   /** Size seen when the file was published. */
   size: number;
+  /** Set while a multipart upload of this job is open, so a restarted job can abort it. */
+  multipart_upload_id?: string;
 }
 
 /** What a finished job returns (kept on the completed job, shown in the UI). */

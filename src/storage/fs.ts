@@ -3,7 +3,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { HashingStream, md5OfStream } from './hashing.js';
+import { HashingStream, md5OfFile, md5OfStream } from './hashing.js';
 import { IntegrityError, type Storage } from './types.js';
 
 export interface FsStorageOptions {
@@ -60,6 +60,9 @@ export function createFsStorage(options: FsStorageOptions): Storage {
         throw error;
       }
       return { md5: hashing.md5(), multipart: false };
+    },
+    async sameContent(remote, filePath) {
+      return remote.md5 !== undefined && remote.md5 === (await md5OfFile(filePath));
     },
     async ping() {
       await mkdir(root, { recursive: true });

@@ -1,5 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /**
  * A pass-through stream that computes, while the bytes flow, the MD5 of the whole content
@@ -43,6 +45,10 @@ export class HashingStream extends Transform {
     this.partFill = 0;
   }
 
+  static md5OfBuffer(buffer: Buffer): string {
+    return createHash('md5').update(buffer).digest('hex');
+  }
+
   /** Hex MD5 of everything that passed. Call once, after the stream ended. */
   md5(): string {
     return this.whole.digest('hex');
@@ -62,4 +68,20 @@ export async function md5OfStream(stream: NodeJS.ReadableStream): Promise<string
   const hash = createHash('md5');
   for await (const chunk of stream) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/** Hex MD5 of a file's content, streamed. */
+export async function md5OfFile(path: string): Promise<string> {
+  return md5OfStream(createReadStream(path, { highWaterMark: 1024 * 1024 }));
+}
+
+/** The ETag S3 gives a multipart upload of this file with parts of `partSize` bytes. */
+export async function multipartEtagOfFile(path: string, partSize: number): Promise<string> {
+  const hashing = new HashingStream(partSize);
+  await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), hashing, async function* (source) {
+    for await (const _chunk of source) {
+      // drain
+    }
+  });
+  return hashing.multipartEtag();
 }

@@ -7,7 +7,8 @@ export type { Storage, ObjectInfo, PutOptions, PutResult, HeadOptions } from './
 export { IntegrityError } from './types.js';
 export { createS3Storage, type S3StorageOptions } from './s3.js';
 export { createFsStorage, type FsStorageOptions } from './fs.js';
-export { HashingStream, md5OfStream } from './hashing.js';
+export { HashingStream, md5OfStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
+export { abortMultipart } from './multipart.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,11 +1,10 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import { PassThrough } from 'node:stream';
+import { readFile } from 'node:fs/promises';
 import { HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { HashingStream } from './hashing.js';
+import { HashingStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
+import { putMultipart } from './multipart.js';
 import { IntegrityError, type HeadOptions, type ObjectInfo, type PutOptions, type PutResult, type Storage } from './types.js';
 
 export interface S3StorageOptions {
@@ -24,10 +23,13 @@ export interface S3StorageOptions {
   maxSockets: number;
 }
 
-const MiB = 1024 * 1024;
+/** Files up to this size are read into memory and sent as one buffer (no stream overhead). */
+const BUFFERED_PUT_LIMIT = 1024 * 1024;
 const PLAIN_MD5 = /^[0-9a-f]{32}$/;
+/** Object metadata holding the content MD5 we computed, for checksum comparison later. */
+const MD5_METADATA = 'md5';
 
-function unquote(etag: string | undefined): string | undefined {
+export function unquoteEtag(etag: string | undefined): string | undefined {
   return etag?.replace(/^"|"$/g, '').toLowerCase();
 }
 
@@ -36,7 +38,19 @@ function isNotFound(error: unknown): boolean {
   return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
 }
 
-/** The S3 backend: one client with a keep-alive agent, created lazily on first use. */
+function base64OfHex(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('base64');
+}
+
+function checkStored(etag: string | undefined, md5: string): void {
+  if (etag !== md5) throw new IntegrityError(`stored object does not match: ETag ${etag ?? 'missing'}, content MD5 ${md5}`);
+}
+
+/**
+ * The S3 backend: one client with a keep-alive agent, created lazily on first use. Every
+ * PUT carries Content-MD5 (a real S3 rejects a corrupted body) and the daemon checks the
+ * returned ETag too, since some S3-compatible servers verify nothing.
+ */
 export function createS3Storage(options: S3StorageOptions): Storage {
   let client: S3Client | undefined;
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
@@ -66,15 +80,40 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       const reply = await s3().send(new HeadObjectCommand({ Bucket: options.bucket, Key: key }), {
         abortSignal: headOptions.signal,
       });
-      const etag = unquote(reply.ETag);
-      return { size: reply.ContentLength ?? 0, md5: etag !== undefined && PLAIN_MD5.test(etag) ? etag : undefined };
+      const etag = unquoteEtag(reply.ETag);
+      const stored = reply.Metadata?.[MD5_METADATA]?.toLowerCase();
+      const md5 = etag !== undefined && PLAIN_MD5.test(etag) ? etag : stored !== undefined && PLAIN_MD5.test(stored) ? stored : undefined;
+      return { size: reply.ContentLength ?? 0, md5, etag };
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;
     }
   }
 
-  async function putSingle(key: string, filePath: string, put: PutOptions): Promise<PutResult> {
+  async function putBuffered(key: string, filePath: string, put: PutOptions): Promise<PutResult> {
+    const body = await readFile(filePath);
+    if (body.length !== put.size) throw new IntegrityError(`file changed before upload: ${body.length} bytes, expected ${put.size}`);
+    const md5 = HashingStream.md5OfBuffer(body);
+    const reply = await s3().send(
+      new PutObjectCommand({
+        Bucket: options.bucket,
+        Key: key,
+        Body: body,
+        ContentLength: body.length,
+        ContentMD5: base64OfHex(md5),
+        ContentType: put.contentType,
+        Metadata: { [MD5_METADATA]: md5 },
+      }),
+      { abortSignal: put.signal },
+    );
+    checkStored(unquoteEtag(reply.ETag), md5);
+    return { md5, multipart: false };
+  }
+
+  async function putStreamed(key: string, filePath: string, put: PutOptions): Promise<PutResult> {
+    // Content-MD5 must be known before the body is sent: one read to hash, one to send;
+    // the second read is hashed too, so a file that changed in between is caught.
+    const expected = await md5OfFile(filePath);
     const hashing = new HashingStream();
     const body = createReadStream(filePath).pipe(hashing);
     const reply = await s3().send(
@@ -83,56 +122,34 @@ export function createS3Storage(options: S3StorageOptions): Storage {
         Key: key,
         Body: body,
         ContentLength: put.size,
+        ContentMD5: base64OfHex(expected),
         ContentType: put.contentType,
+        Metadata: { [MD5_METADATA]: expected },
       }),
       { abortSignal: put.signal },
     );
-    if (hashing.bytes !== put.size) {
+    const md5 = hashing.md5();
+    if (hashing.bytes !== put.size || md5 !== expected) {
       throw new IntegrityError(`file changed during upload: read ${hashing.bytes} bytes, expected ${put.size}`);
     }
-    const md5 = hashing.md5();
-    const etag = unquote(reply.ETag);
-    if (etag !== md5) throw new IntegrityError(`stored object does not match: ETag ${etag ?? 'missing'}, content MD5 ${md5}`);
+    checkStored(unquoteEtag(reply.ETag), md5);
     return { md5, multipart: false };
-  }
-
-  async function putMultipart(key: string, filePath: string, put: PutOptions): Promise<PutResult> {
-    const hashing = new HashingStream(options.partSize);
-    const body = new PassThrough({ highWaterMark: MiB });
-    const reading = pipeline(createReadStream(filePath, { highWaterMark: MiB }), hashing, body);
-    const upload = new Upload({
-      client: s3(),
-      params: { Bucket: options.bucket, Key: key, Body: body, ContentType: put.contentType },
-      partSize: options.partSize,
-      queueSize: 4,
-      leavePartsOnError: false,
-    });
-    const onAbort = () => void upload.abort().catch(() => undefined);
-    put.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const [reply] = await Promise.all([upload.done(), reading]);
-      if (hashing.bytes !== put.size) {
-        throw new IntegrityError(`file changed during upload: read ${hashing.bytes} bytes, expected ${put.size}`);
-      }
-      const composite = hashing.multipartEtag();
-      const md5 = hashing.md5();
-      const etag = unquote(reply.ETag);
-      // Real S3 answers the parts' composition; some servers (s3rver) the plain MD5.
-      if (etag !== composite && etag !== md5) {
-        throw new IntegrityError(`stored object does not match: ETag ${etag ?? 'missing'}, expected ${composite}`);
-      }
-      return { md5, multipart: true };
-    } finally {
-      put.signal?.removeEventListener('abort', onAbort);
-      body.destroy();
-    }
   }
 
   return {
     description: `s3://${options.bucket}`,
     head,
     putFile(key, filePath, put) {
-      return put.size >= options.multipartThreshold ? putMultipart(key, filePath, put) : putSingle(key, filePath, put);
+      if (put.size <= BUFFERED_PUT_LIMIT) return putBuffered(key, filePath, put);
+      if (put.size < options.multipartThreshold) return putStreamed(key, filePath, put);
+      return putMultipart({ client: s3(), bucket: options.bucket, partSize: options.partSize }, key, filePath, put);
+    },
+    async sameContent(remote, filePath) {
+      if (remote.md5 !== undefined) return remote.md5 === (await md5OfFile(filePath));
+      const parts = /-(\d+)$/.exec(remote.etag ?? '');
+      if (parts === null) return false;
+      // A multipart ETag can be recomputed locally when the parts had our part size.
+      return remote.etag === (await multipartEtagOfFile(filePath, options.partSize));
     },
     async ping(signal) {
       await s3().send(new HeadBucketCommand({ Bucket: options.bucket }), { abortSignal: signal });

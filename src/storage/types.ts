@@ -7,6 +7,8 @@ export interface ObjectInfo {
    * ETag, or a digest computed by the fs backend when `withMd5` was asked for.
    */
   md5?: string | undefined;
+  /** The raw ETag without quotes (a multipart one ends in `-<parts>`). */
+  etag?: string | undefined;
 }
 
 export interface HeadOptions {
@@ -20,6 +22,10 @@ export interface PutOptions {
   size: number;
   contentType: string;
   signal?: AbortSignal | undefined;
+  /** A multipart upload left by an earlier, interrupted attempt: aborted before starting anew. */
+  previousUploadId?: string | undefined;
+  /** Told the id of a multipart upload as soon as it exists, so a crash can be cleaned up. */
+  onMultipartStarted?: ((uploadId: string) => Promise<void> | void) | undefined;
 }
 
 export interface PutResult {
@@ -40,6 +46,11 @@ export interface Storage {
    * `IntegrityError` otherwise.
    */
   putFile(key: string, filePath: string, options: PutOptions): Promise<PutResult>;
+  /**
+   * Whether the object described by `remote` (from `head`) holds exactly the content of
+   * the local file: by MD5, or by the multipart ETag composition. False when unknown.
+   */
+  sameContent(remote: ObjectInfo, filePath: string): Promise<boolean>;
   /** Cheap reachability probe (readiness). */
   ping(signal?: AbortSignal): Promise<void>;
   close(): void;

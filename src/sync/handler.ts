@@ -1,9 +1,8 @@
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Logger } from '../log/index.js';
 import type { ExistenceRecorder } from '../check/index.js';
 import type { FileSyncJobData, FileSyncResult } from '../queue/index.js';
-import { IntegrityError, md5OfStream, type Storage } from '../storage/index.js';
+import { IntegrityError, type Storage } from '../storage/index.js';
 import { contentTypeFor } from './content-type.js';
 import { deleteUploadedFile } from './cleanup.js';
 import type { SyncMetrics } from './metrics.js';
@@ -17,7 +16,7 @@ export class PermanentError extends Error {
 }
 
 export interface SyncDeps {
-  storage: Pick<Storage, 'head' | 'putFile'>;
+  storage: Pick<Storage, 'head' | 'putFile' | 'sameContent'>;
   cache: ExistenceRecorder;
   log: Logger;
   metrics: SyncMetrics;
@@ -30,8 +29,19 @@ export function shouldUpload(remote: { size: number } | null, localSize: number,
   return overwrite || remote === null || remote.size !== localSize;
 }
 
+export interface SyncOptions {
+  /** `publish.compare`: skip on equal size (the seed), or only on equal content. */
+  compare: 'size' | 'checksum';
+}
+
+/** What the worker knows about the job beyond its data (multipart upload bookkeeping). */
+export interface JobContext {
+  previousUploadId?: string | undefined;
+  rememberUpload?: (uploadId: string) => Promise<void>;
+}
+
 /** Processes one `file_sync_single` job: decide, upload, verify, delete, record. */
-export function createFileSync(deps: SyncDeps) {
+export function createFileSync(deps: SyncDeps, options: SyncOptions = { compare: 'size' }) {
   const { storage, cache, log, metrics } = deps;
 
   async function fileState(path: string) {
@@ -43,7 +53,7 @@ export function createFileSync(deps: SyncDeps) {
     }
   }
 
-  return async function syncFile(data: FileSyncJobData, signal?: AbortSignal): Promise<FileSyncResult> {
+  return async function syncFile(data: FileSyncJobData, signal?: AbortSignal, context: JobContext = {}): Promise<FileSyncResult> {
     const started = performance.now();
     const key = data.s3_key;
     const local = await fileState(data.file_path);
@@ -59,45 +69,40 @@ export function createFileSync(deps: SyncDeps) {
     }
     if (!local.isFile()) throw new PermanentError(`not a regular file: ${data.file_path}`);
 
-    let verified = false;
     if (!data.overwrite) {
-      const remote = await storage.head(key, { signal, withMd5: data.delete_after_sync });
-      if (!shouldUpload(remote, local.size, false)) {
-        // Same size: skip. Deleting on a skip needs proof of equal content (a matching
-        // MD5); a size-only match re-uploads first.
-        const provenEqual =
-          !data.delete_after_sync || (remote?.md5 !== undefined && remote.md5 === (await md5OfStream(createReadStream(data.file_path))));
-        if (provenEqual) {
-          verified = true;
+      const needContent = data.delete_after_sync || options.compare === 'checksum';
+      const remote = await storage.head(key, { signal, withMd5: needContent });
+      if (remote !== null && !shouldUpload(remote, local.size, false)) {
+        // Same size: the seed skips. Deleting, or comparing by checksum, needs proof of
+        // equal content; a size-only match is re-uploaded first.
+        if (!needContent || (await storage.sameContent(remote, data.file_path))) {
           await cache.recordExists(key, local.size);
           metrics.skipped();
           const deleted = data.delete_after_sync ? await deleteLocal(data, local) : false;
-          log.info({ s3_key: key, size: local.size, deleted }, 'file skipped: same size in bucket');
+          log.info({ s3_key: key, size: local.size, deleted }, 'file skipped: already in bucket');
           return { outcome: 'skipped', size: local.size, deleted, duration_ms: Math.round(performance.now() - started) };
         }
       }
     }
 
-    if (!verified) {
-      const upload = await storage.putFile(key, data.file_path, { size: local.size, contentType: contentTypeFor(key), signal });
-      const after = await fileState(data.file_path);
-      if (after === undefined || after.size !== local.size || after.mtimeMs !== local.mtimeMs) {
-        throw new IntegrityError(`file changed during upload: ${data.file_path}`);
-      }
-      metrics.uploaded(local.size, performance.now() - started);
-      await cache.recordExists(key, local.size);
-      await deps.onUploaded?.(key, local.size);
-      log.info(
-        {
-          s3_key: key,
-          size: local.size,
-          md5: upload.md5,
-          multipart: upload.multipart,
-          duration_ms: Math.round(performance.now() - started),
-        },
-        'file uploaded',
-      );
+    const upload = await storage.putFile(key, data.file_path, {
+      size: local.size,
+      contentType: contentTypeFor(key),
+      signal,
+      previousUploadId: context.previousUploadId,
+      onMultipartStarted: context.rememberUpload,
+    });
+    const after = await fileState(data.file_path);
+    if (after === undefined || after.size !== local.size || after.mtimeMs !== local.mtimeMs) {
+      throw new IntegrityError(`file changed during upload: ${data.file_path}`);
     }
+    metrics.uploaded(local.size, performance.now() - started);
+    await cache.recordExists(key, local.size);
+    await deps.onUploaded?.(key, local.size);
+    log.info(
+      { s3_key: key, size: local.size, md5: upload.md5, multipart: upload.multipart, duration_ms: Math.round(performance.now() - started) },
+      'file uploaded',
+    );
     const deleted = data.delete_after_sync ? await deleteLocal(data, local) : false;
     return { outcome: 'uploaded', size: local.size, deleted, duration_ms: Math.round(performance.now() - started) };
   };

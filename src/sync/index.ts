@@ -4,3 +4,5 @@ export { contentTypeFor } from './content-type.js';
 export { deleteUploadedFile, removeEmptyParents } from './cleanup.js';
 export { jobDataProblem } from './validate.js';
 export { noSyncMetrics, type SyncMetrics } from './metrics.js';
+export { createOutageGate, isUnreachableError, type OutageGate } from './outage.js';
+export type { JobContext, SyncOptions } from './handler.js';

@@ -2,7 +2,8 @@ import { UnrecoverableError, Worker, type Job, type RedisOptions } from 'bullmq'
 import type { RedisOptions as IORedisOptions } from 'ioredis';
 import type { Logger } from '../log/index.js';
 import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
-import { PermanentError, type FileSync } from './handler.js';
+import { PermanentError, type FileSync, type JobContext } from './handler.js';
+import { isUnreachableError, type OutageGate } from './outage.js';
 import { jobDataProblem } from './validate.js';
 import type { SyncMetrics } from './metrics.js';
 
@@ -15,6 +16,8 @@ export interface UploadWorkerOptions {
   timeoutMs: number;
   /** How long `close()` waits for running uploads before abandoning them to a later run. */
   shutdownTimeoutMs: number;
+  /** Job lock, renewed while the job runs; a dead daemon's jobs run again after it expires. */
+  lockMs?: number;
 }
 
 export interface UploadWorker {
@@ -25,7 +28,7 @@ export interface UploadWorker {
 
 /** BullMQ worker running `fileSync` for each upload job, with a real per-job timeout. */
 export function createUploadWorker(
-  deps: { fileSync: FileSync; log: Logger; metrics: SyncMetrics },
+  deps: { fileSync: FileSync; log: Logger; metrics: SyncMetrics; outage: OutageGate },
   options: UploadWorkerOptions,
 ): UploadWorker {
   const { log } = deps;
@@ -37,8 +40,23 @@ export function createUploadWorker(
     const timer = setTimeout(() => controller.abort(new Error('timeout')), options.timeoutMs);
     const onCancel = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onCancel, { once: true });
+    const context: JobContext = {
+      previousUploadId: job.data.multipart_upload_id,
+      rememberUpload: async (uploadId) => {
+        await job.updateData({ ...job.data, multipart_upload_id: uploadId });
+      },
+    };
     try {
-      return await deps.fileSync(job.data, controller.signal);
+      for (;;) {
+        try {
+          return await deps.fileSync(job.data, controller.signal, context);
+        } catch (error) {
+          // A storage outage costs no attempt: wait for the storage, then try again.
+          if (controller.signal.aborted || !isUnreachableError(error) || (await deps.outage.reachable())) throw error;
+          log.warn({ s3_key: job.data.s3_key, err: error }, 'storage unreachable during upload');
+          await deps.outage.waitUntilReachable(controller.signal);
+        }
+      }
     } catch (error) {
       if (controller.signal.aborted && controller.signal.reason instanceof Error && controller.signal.reason.message === 'timeout') {
         throw new Error(`upload timed out after ${Math.round(options.timeoutMs / 1000)} s`);
@@ -59,6 +77,7 @@ export function createUploadWorker(
     // A daemon killed mid-upload leaves its jobs active; after their lock expires they are
     // moved back to wait. Allow that often before giving a job up as failed.
     maxStalledCount: 10,
+    ...(options.lockMs !== undefined ? { lockDuration: options.lockMs, stalledInterval: options.lockMs } : {}),
   });
 
   worker.on('failed', (job, error) => {

@@ -1,0 +1,90 @@
+import type { Logger } from '../log/index.js';
+
+/** Node and SDK error codes that mean "the storage did not answer", not "the request was wrong". */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ENOTFOUND',
+  'TimeoutError',
+  'RequestTimeout',
+  'ServiceUnavailable',
+  'SlowDown',
+  'InternalError',
+]);
+
+/** Whether an error looks like the storage being unreachable or overloaded. */
+export function isUnreachableError(error: unknown): boolean {
+  const e = error as { code?: string; name?: string; $metadata?: { httpStatusCode?: number }; cause?: unknown };
+  if (e === null || typeof e !== 'object') return false;
+  if ((e.code && UNREACHABLE.has(e.code)) || (e.name && UNREACHABLE.has(e.name))) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (status === 502 || status === 503 || status === 504) return true;
+  return e.cause !== undefined && e.cause !== error && isUnreachableError(e.cause);
+}
+
+export interface OutageGate {
+  /**
+   * Resolves once the storage answers again (one shared probe loop for every waiting
+   * upload), or rejects when `signal` aborts.
+   */
+  waitUntilReachable(signal: AbortSignal): Promise<void>;
+  /** Whether the storage answers right now. */
+  reachable(): Promise<boolean>;
+}
+
+/**
+ * Rides out storage outages without spending retry attempts: an upload that fails because
+ * the storage is down waits here, then tries again within the same attempt.
+ */
+export function createOutageGate(deps: { ping: (signal: AbortSignal) => Promise<void>; log: Logger }, options: { probeIntervalMs: number }): OutageGate {
+  let recovery: Promise<void> | undefined;
+
+  async function reachable(): Promise<boolean> {
+    try {
+      await deps.ping(AbortSignal.timeout(5000));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  function probeUntilUp(): Promise<void> {
+    recovery ??= (async () => {
+      const since = Date.now();
+      deps.log.warn('storage unreachable: uploads wait for it');
+      while (!(await reachable())) {
+        await new Promise((resolve) => setTimeout(resolve, options.probeIntervalMs));
+      }
+      deps.log.warn({ outage_ms: Date.now() - since }, 'storage reachable again: uploads resume');
+    })().finally(() => {
+      recovery = undefined;
+    });
+    return recovery;
+  }
+
+  return {
+    reachable,
+    waitUntilReachable(signal) {
+      return new Promise<void>((resolve, reject) => {
+        if (signal.aborted) return reject(signal.reason);
+        const onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        probeUntilUp().then(
+          () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          },
+          (error: unknown) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(error);
+          },
+        );
+      });
+    },
+  };
+}
