@@ -108,11 +108,19 @@ export const publishSchema = z.object({
     .max(1440)
     .default(30)
     .describe('An upload running longer than this is aborted and retried (1-1440).'),
-  retry_backoff_seconds: z.number().positive().default(10).describe('(new) First retry delay, in seconds; doubles on each further retry. Storage outages do not use up retries: uploads wait for the storage to answer again.'),
+  retry_backoff_seconds: z
+    .number()
+    .positive()
+    .default(10)
+    .describe(
+      '(new) First retry delay, in seconds; doubles on each further retry. Storage outages do not use up retries: uploads wait for the storage to answer again.',
+    ),
   compare: z
     .enum(['size', 'checksum'])
     .default('size')
-    .describe('(new) When an upload is skipped: `size` (the seed: same size in the bucket) or `checksum` (same content: MD5 ETag, the MD5 stored in object metadata at upload, or the multipart ETag).'),
+    .describe(
+      '(new) When an upload is skipped: `size` (the seed: same size in the bucket) or `checksum` (same content: MD5 ETag, the MD5 stored in object metadata at upload, or the multipart ETag).',
+    ),
   keep_completed_hours: z
     .number()
     .min(0)

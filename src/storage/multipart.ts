@@ -41,10 +41,9 @@ export async function abortMultipart(target: MultipartTarget, key: string, uploa
 export async function putMultipart(target: MultipartTarget, key: string, filePath: string, put: PutOptions): Promise<PutResult> {
   if (put.previousUploadId !== undefined) await abortMultipart(target, key, put.previousUploadId);
   const { client, bucket, partSize } = target;
-  const created = await client.send(
-    new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: put.contentType }),
-    { abortSignal: put.signal },
-  );
+  const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: put.contentType }), {
+    abortSignal: put.signal,
+  });
   const uploadId = created.UploadId;
   if (uploadId === undefined) throw new Error('CreateMultipartUpload returned no UploadId');
   await put.onMultipartStarted?.(uploadId);

@@ -41,7 +41,10 @@ export interface OutageGate {
  * Rides out storage outages without spending retry attempts: an upload that fails because
  * the storage is down waits here, then tries again within the same attempt.
  */
-export function createOutageGate(deps: { ping: (signal: AbortSignal) => Promise<void>; log: Logger }, options: { probeIntervalMs: number }): OutageGate {
+export function createOutageGate(
+  deps: { ping: (signal: AbortSignal) => Promise<void>; log: Logger },
+  options: { probeIntervalMs: number },
+): OutageGate {
   let recovery: Promise<void> | undefined;
 
   async function reachable(): Promise<boolean> {

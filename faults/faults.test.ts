@@ -1,0 +1,131 @@
+/**
+ * Fault tests (`npm run test:faults`): real processes, real signals. Each proves the fault
+ * overlapped the work (some but not all objects present when it struck), then that every
+ * file landed byte for byte and no local file was deleted without an exact copy.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { freePort, startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../test/helpers/servers.js';
+import { createBucket, listKeys, rawConfig, request, startDaemonProcess } from '../test/helpers/daemon.js';
+import { nixFixture, queueCounts, report, verify } from './helpers.js';
+
+const FILES = 2000;
+
+describe('fault tests', () => {
+  let s3: S3Server;
+  before(async () => {
+    s3 = await startS3();
+  });
+  after(async () => {
+    await s3.destroy();
+  });
+
+  async function setUp(redis: RedisServer, overrides: Record<string, Record<string, unknown>> = {}) {
+    const bucket = await createBucket(s3);
+    const fixture = await nixFixture(FILES);
+    const raw = rawConfig(
+      redis,
+      s3,
+      {
+        daemon: { concurrency: 8, job_lock_seconds: 3, ...overrides.daemon },
+        publish: { max_retry: 2, retry_backoff_seconds: 0.5, ...overrides.publish },
+        http: { addr: `127.0.0.1:${await freePort()}` },
+      },
+      bucket,
+    );
+    return { bucket, fixture, raw, prefix: raw.redis!.key_prefix as string };
+  }
+
+  async function publish(url: string, root: string) {
+    const reply = await request(url, 'POST', '/publish', [{ from: root, to: 'store/', delete_after_sync: true }]);
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    assert.equal(reply.body.total_files, FILES);
+  }
+
+  async function someButNotAll(bucket: string, atLeast = 50): Promise<number> {
+    await waitFor(async () => (await listKeys(s3, bucket)).length >= atLeast, { timeoutMs: 60_000, what: 'first uploads' });
+    return (await listKeys(s3, bucket)).length;
+  }
+
+  async function finish(name: string, redis: RedisServer, bucket: string, fixture: Awaited<ReturnType<typeof nixFixture>>, prefix: string) {
+    await waitFor(
+      async () => {
+        const counts = await queueCounts(redis.addr, prefix);
+        return counts.waiting === 0 && counts.active === 0 && counts.delayed === 0;
+      },
+      { timeoutMs: 120_000, intervalMs: 250, what: 'queue to drain' },
+    );
+    const counts = await queueCounts(redis.addr, prefix);
+    const verdict = await verify(s3, bucket, fixture, 'store/');
+    report(name, verdict);
+    assert.equal(counts.failed, 0, 'no job ran out of attempts');
+    assert.equal(verdict.lost, 0);
+    assert.equal(verdict.deletedWithoutCopy, 0);
+  }
+
+  it('(a) kill -9 of the daemon mid-publish, then restart', async () => {
+    const redis = await startRedis({ appendonly: true });
+    try {
+      const { bucket, fixture, raw, prefix } = await setUp(redis);
+      const first = await startDaemonProcess(raw);
+      await publish(first.url, fixture.root);
+      const present = await someButNotAll(bucket);
+      await first.stop('SIGKILL');
+      assert.ok(present < FILES, `the kill overlapped the work (${present} of ${FILES} present)`);
+      const second = await startDaemonProcess(raw);
+      try {
+        await finish('kill -9', redis, bucket, fixture, prefix);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await redis.destroy();
+    }
+  });
+
+  it('(b) redis-server stopped mid-run (AOF on) and restarted', async () => {
+    const redis = await startRedis({ appendonly: true });
+    try {
+      const { bucket, fixture, raw, prefix } = await setUp(redis);
+      const daemon = await startDaemonProcess(raw);
+      try {
+        await publish(daemon.url, fixture.root);
+        const present = await someButNotAll(bucket);
+        await redis.stop();
+        assert.ok(present < FILES, `the outage overlapped the work (${present} of ${FILES} present)`);
+        const refused = await request(daemon.url, 'POST', '/publish', [{ from: fixture.root, to: 'other/' }]);
+        assert.equal(refused.status, 503, 'publishing during the outage answers 503');
+        await redis.start();
+        await finish('redis restart', redis, bucket, fixture, prefix);
+      } finally {
+        await daemon.stop();
+      }
+    } finally {
+      await redis.destroy();
+    }
+  });
+
+  it('(c) S3 server down for 30 s mid-run: no job runs out of attempts', async () => {
+    const redis = await startRedis({ appendonly: true });
+    try {
+      // One retry with a short backoff: without riding out the outage, jobs would fail for good.
+      const { bucket, fixture, raw, prefix } = await setUp(redis, { publish: { max_retry: 1, retry_backoff_seconds: 0.2 } });
+      const daemon = await startDaemonProcess(raw);
+      try {
+        await publish(daemon.url, fixture.root);
+        const present = await someButNotAll(bucket);
+        await s3.stop();
+        const stoppedAt = Date.now();
+        assert.ok(present < FILES, `the outage overlapped the work (${present} of ${FILES} present)`);
+        await waitFor(() => /storage unreachable/.test(daemon.output()), { what: 'the daemon to notice the outage' });
+        await waitFor(() => Date.now() - stoppedAt >= 30_000, { timeoutMs: 40_000, intervalMs: 500, what: '30 s of outage' });
+        await s3.start();
+        await finish('S3 down 30 s', redis, bucket, fixture, prefix);
+      } finally {
+        await daemon.stop();
+      }
+    } finally {
+      await redis.destroy();
+    }
+  });
+});
