@@ -34,6 +34,10 @@ root = "$STATE/bucket"
 
 [http]
 addr = "127.0.0.1:$HTTP_PORT"
+
+[publish]
+# /publish reads only below these folders; add yours.
+allowed_roots = ["/tmp", "$PWD"]
 TOML
 
 cat <<MSG

@@ -20,9 +20,9 @@ import {
 } from './queue/index.js';
 import { createStorage, type Storage } from './storage/index.js';
 import { createExistenceRecorder } from './check/index.js';
-import { createPublisher } from './publish/index.js';
+import { createPublisher, createRootPolicy } from './publish/index.js';
 import { createFileSync, createOutageGate, createUploadWorker, type UploadWorker } from './sync/index.js';
-import { createHttpServer, registerHealthRoutes, registerPublishRoutes } from './http/index.js';
+import { createHttpServer, registerAuth, registerHealthRoutes, registerPublishRoutes } from './http/index.js';
 
 export interface AppOptions {
   /** Logger to use (defaults to logfmt on stdout at the configured level). */
@@ -71,6 +71,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const uploads = new Queue<FileSyncJobData, FileSyncResult>(UPLOAD_QUEUE, { connection: apiRedis, prefix });
   uploads.on('error', (error) => log.debug({ err: error }, 'queue error'));
 
+  const roots = createRootPolicy(config.publish.allowed_roots);
   const publisher = createPublisher(
     {
       sink: {
@@ -79,11 +80,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       },
       log,
     },
-    { maxItems: config.publish.max_items, jobOptions: uploadJobOptions(config.publish) },
+    { maxItems: config.publish.max_items, jobOptions: uploadJobOptions(config.publish), roots },
   );
 
   const recorder = createExistenceRecorder({ redis: workerRedis, log }, { prefix, bucketId: bucketId(config), positiveTtlSeconds: 0 });
-  const fileSync = createFileSync({ storage, cache: recorder, log, metrics: metrics.sync }, { compare: config.publish.compare });
+  const fileSync = createFileSync({ storage, cache: recorder, log, metrics: metrics.sync }, { compare: config.publish.compare, roots });
   const outage = createOutageGate({ ping: (signal) => storage.ping(signal), log }, { probeIntervalMs: 2000 });
   const worker: UploadWorker = createUploadWorker(
     { fileSync, log, metrics: metrics.sync, outage },
@@ -98,6 +99,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   );
 
   const http = createHttpServer({ log }, { bodyLimit: config.http.body_limit_bytes });
+  registerAuth(http, {
+    tokens: () => config.http.auth_tokens,
+    publicPaths: ['/healthz', '/readyz'],
+    publicCheck: () => config.http.public_check,
+    uiPrefix: config.asynqmon.root_path,
+  });
   registerPublishRoutes(http, { publisher });
   registerHealthRoutes(http, {
     probes: [
@@ -123,6 +130,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       const port = typeof address === 'object' && address !== null ? address.port : listen.port;
       const host = listen.host === '0.0.0.0' || listen.host === '::' ? '127.0.0.1' : listen.host;
       app.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      warnAboutExposure(config, listen.host, log);
       log.info(
         { addr: `${listen.host}:${port}`, storage: storage.description, concurrency: config.daemon.concurrency, redis: config.redis.addr },
         'daemon started',
@@ -164,5 +172,24 @@ async function warnAboutRedisPersistence(redis: Redis, log: Logger): Promise<voi
     if (appendonly === 'no') log.info('redis appendonly is off: queued jobs since the last snapshot are lost if redis crashes');
   } catch {
     // CONFIG is often disabled on managed Redis: nothing to check then.
+  }
+}
+
+/** Says loudly when the daemon can be told to upload any readable file by anyone who reaches it. */
+function warnAboutExposure(config: Config, host: string, log: Logger): void {
+  const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
+  const auth = config.http.auth_tokens.length > 0;
+  if (config.publish.allowed_roots.length === 0) {
+    const fields = { listen: host, auth };
+    if (!loopback && !auth) {
+      log.error(
+        fields,
+        'UNSAFE: no auth and no publish.allowed_roots while listening beyond loopback: anyone who reaches this port can upload any file the daemon can read',
+      );
+    } else {
+      log.warn(fields, 'publish.allowed_roots is empty: /publish can upload any file the daemon can read');
+    }
+  } else if (!loopback && !auth) {
+    log.warn({ listen: host }, 'no http.auth_tokens while listening beyond loopback: anyone who reaches this port can publish');
   }
 }

@@ -28,6 +28,11 @@ export const errors = {
   directoryEmpty: declare('DIRECTORY_EMPTY', 400, (path: string) => `directory is empty: ${path}`),
   sourceNotFound: declare('SOURCE_NOT_FOUND', 400, (path: string, index: number) => `source path does not exist: ${path} (item ${index})`),
   tooManyItems: declare('TOO_MANY_ITEMS', 400, (max: number) => `too many items: at most ${max} per request`),
+  sourceNotAllowed: declare(
+    'SOURCE_NOT_ALLOWED',
+    403,
+    (path: string, index: number) => `'from' is outside the allowed roots for item ${index}: ${path}`,
+  ),
   notFound: declare('NOT_FOUND', 404, (what: string) => `not found: ${what}`),
   unsupportedMediaType: declare('UNSUPPORTED_MEDIA_TYPE', 415, () => 'request body must be JSON (Content-Type: application/json)'),
   bodyTooLarge: declare('BODY_TOO_LARGE', 413, (limit: number) => `request body larger than ${limit} bytes`),

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { configSchema, crossSectionProblems, sections, secretKeys, type Config, type SectionName } from './schema.js';
+import { configSchema, crossSectionProblems, secretFileKeys, sections, secretKeys, type Config, type SectionName } from './schema.js';
 
 export const ENV_PREFIX = 'SYNC4LOONG_';
 
@@ -63,6 +63,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
 
   applyEnv(raw, env);
+  problems.push(...readSecretFiles(raw));
   if (problems.length > 0) throw new ConfigError(problems);
   return { config: validateConfig(raw), file, unknownKeys };
 }
@@ -97,6 +98,35 @@ function readTomlFile(file: string): Record<string, unknown> {
     const where = error instanceof TomlError ? ` at line ${error.line}, column ${error.column}` : '';
     throw new ConfigError([`config file ${file} is not valid TOML${where}`]);
   }
+}
+
+/** Reads `<key>_file` values into `<key>` and token files into `http.auth_tokens`. */
+function readSecretFiles(raw: Raw): string[] {
+  const problems: string[] = [];
+  const read = (section: string, key: string): string | undefined => {
+    const file = raw[section]?.[key];
+    if (typeof file !== 'string' || file === '') return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push(`${section}.${key}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      return undefined;
+    }
+  };
+  for (const [section, fileKey, target] of secretFileKeys) {
+    const content = read(section, fileKey);
+    if (content !== undefined) raw[section]![target] = content.replace(/\r?\n$/, '');
+  }
+  const tokens = read('http', 'auth_token_file');
+  if (tokens !== undefined) {
+    const fromFile = tokens
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    const inline = Array.isArray(raw.http?.auth_tokens) ? (raw.http.auth_tokens as unknown[]) : [];
+    raw.http!.auth_tokens = [...inline, ...fromFile];
+  }
+  return problems;
 }
 
 /** The environment variable that overrides `section.key`. */
@@ -163,7 +193,9 @@ function deepFreeze<T>(value: T): T {
 export function redactConfig(config: Config): Config {
   const copy = structuredClone(config) as unknown as Raw;
   for (const [section, key] of secretKeys) {
-    if (copy[section]?.[key]) copy[section]![key] = '********';
+    const value = copy[section]?.[key];
+    if (Array.isArray(value)) copy[section]![key] = value.map(() => '********');
+    else if (value) copy[section]![key] = '********';
   }
   return copy as unknown as Config;
 }
@@ -171,5 +203,10 @@ export function redactConfig(config: Config): Config {
 /** Every secret value in the config, so log and error output can be scrubbed of them. */
 export function secretValues(config: Config): string[] {
   const raw = config as unknown as Raw;
-  return secretKeys.map(([section, key]) => raw[section]?.[key]).filter((v): v is string => typeof v === 'string' && v.length > 0);
+  return secretKeys
+    .flatMap(([section, key]) => {
+      const value = raw[section]?.[key];
+      return Array.isArray(value) ? value : [value];
+    })
+    .filter((v): v is string => typeof v === 'string' && v.length > 0);
 }

@@ -26,6 +26,7 @@ export const redisSchema = z.object({
   addr: hostPort('redis.addr').default('localhost:6379').describe('Redis server address, host:port.'),
   username: z.string().default('').describe('(new) Redis ACL user name; empty for the default user.'),
   password: z.string().default('').describe('Redis password. Secret: redacted in `sync4loong config` and never logged.'),
+  password_file: z.string().default('').describe('(new) File holding the Redis password (trailing newline ignored); overrides `password`.'),
   db: z.number().int().min(0).max(15).default(0).describe('Redis database number, 0-15.'),
   key_prefix: z
     .string()
@@ -41,6 +42,8 @@ export const s3Schema = z.object({
   bucket: z.string().default('').describe('Bucket name. Required when `storage.type = "s3"`.'),
   access_key: z.string().default('').describe('Access key id. Required when `storage.type = "s3"`. Secret: redacted.'),
   secret_key: z.string().default('').describe('Secret access key. Required when `storage.type = "s3"`. Secret: redacted.'),
+  access_key_file: z.string().default('').describe('(new) File holding the access key id; overrides `access_key`.'),
+  secret_key_file: z.string().default('').describe('(new) File holding the secret access key; overrides `secret_key`.'),
   force_path_style: z
     .boolean()
     .default(true)
@@ -127,11 +130,29 @@ export const publishSchema = z.object({
     .default(24)
     .describe('(new) Completed jobs are kept this long for inspection (0: removed at once).'),
   keep_failed_days: z.number().min(0).default(14).describe('(new) Failed jobs are kept this long for inspection and retry.'),
+  allowed_roots: z
+    .array(z.string().regex(/^\//, 'publish.allowed_roots entries must be absolute paths'))
+    .default([])
+    .describe(
+      '(new) Folders that `from` (after symlink resolution) and every published file must lie in. Empty: any readable path (the seed), with a warning at start.',
+    ),
   max_items: z.number().int().min(1).default(1000).describe('(new) Most items accepted in one `POST /publish`.'),
 });
 
 export const httpSchema = z.object({
   addr: hostPort('http.addr').default(':8080').describe('Listen address of the HTTP API, host:port (`:8080` listens on every interface).'),
+  auth_tokens: z
+    .array(z.string().min(16, 'http.auth_tokens entries must be at least 16 characters'))
+    .default([])
+    .describe('(new) Bearer tokens accepted by the API; empty means no authentication (the seed). Secret: redacted, never logged.'),
+  auth_token_file: z
+    .string()
+    .default('')
+    .describe('(new) File with more tokens, one per line (`#` comments), so secrets stay out of the config.'),
+  public_check: z
+    .boolean()
+    .default(false)
+    .describe('(new) With tokens set, let `/check` answer without one (substituters often have none).'),
   body_limit_bytes: z
     .number()
     .int()
@@ -226,4 +247,12 @@ export const secretKeys: ReadonlyArray<readonly [SectionName, string]> = [
   ['redis', 'password'],
   ['s3', 'access_key'],
   ['s3', 'secret_key'],
+  ['http', 'auth_tokens'],
+];
+
+/** `<key>_file` keys: the file's content (trimmed) becomes the value of `<key>`. */
+export const secretFileKeys: ReadonlyArray<readonly [SectionName, string, string]> = [
+  ['redis', 'password_file', 'password'],
+  ['s3', 'access_key_file', 'access_key'],
+  ['s3', 'secret_key_file', 'secret_key'],
 ];

@@ -4,7 +4,8 @@ import type { Logger } from '../log/index.js';
 import { errors, AppError } from '../errors.js';
 import { FILE_SYNC_SINGLE, type FileSyncJobData } from '../queue/index.js';
 import { parseSyncItems, type SyncItem } from './items.js';
-import { keyForFolderFile, keyForSingleFile } from './keys.js';
+import { keyForFolderFile, keyForSingleFile, targetProblem } from './keys.js';
+import type { RootPolicy } from './roots.js';
 import { hasAnyFile, walkFiles } from './walk.js';
 
 /** The part of a BullMQ queue the publisher uses. */
@@ -16,6 +17,8 @@ export interface JobSink {
 
 export interface PublisherOptions {
   maxItems: number;
+  /** `[publish] allowed_roots`. */
+  roots: RootPolicy;
   /** Jobs per pipelined `addBulk` (one Redis round trip each). */
   chunkSize?: number;
   jobOptions: JobsOptions;
@@ -29,9 +32,20 @@ export interface PublishedItem {
   total_files: number;
 }
 
+/** A file inside a published folder that was not enqueued, and why. */
+export interface SkippedEntry {
+  path: string;
+  reason: string;
+}
+
+/** At most this many skipped entries are listed in a reply (all are counted and logged). */
+const MAX_SKIPPED_LISTED = 100;
+
 export interface PublishSummary {
   total_files: number;
   items: PublishedItem[];
+  skipped_count: number;
+  skipped: SkippedEntry[];
 }
 
 interface ResolvedItem extends SyncItem {
@@ -57,6 +71,7 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
     } catch {
       throw errors.sourceNotFound(item.from, index);
     }
+    if (!options.roots.allows(root)) throw errors.sourceNotAllowed(item.from, index);
     const info = await stat(root);
     if (info.isDirectory()) {
       if (!(await hasAnyFile(root))) throw errors.directoryEmpty(item.from);
@@ -82,15 +97,26 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
     }
   }
 
-  async function* jobsOf(item: ResolvedItem): AsyncGenerator<FileSyncJobData> {
+  async function* jobsOf(item: ResolvedItem, summary: PublishSummary): AsyncGenerator<FileSyncJobData> {
     const common = { delete_after_sync: item.delete_after_sync, overwrite: item.overwrite, root: item.root };
+    const skipped = (path: string, reason: string) => {
+      log.warn({ path, reason }, 'entry skipped');
+      summary.skipped_count += 1;
+      if (summary.skipped.length < MAX_SKIPPED_LISTED) summary.skipped.push({ path, reason });
+    };
     if (!item.isDirectory) {
       yield { file_path: item.root, s3_key: keyForSingleFile(item.to, item.root), size: item.size, ...common };
       return;
     }
-    const skipped = (path: string, reason: string) => log.warn({ path, reason }, 'entry skipped');
-    for await (const file of walkFiles(item.root, { skipped })) {
-      yield { file_path: file.path, s3_key: keyForFolderFile(item.to, file.relativePath), size: file.size, ...common };
+    const allows = options.roots.restricted ? (path: string) => options.roots.allows(path) : undefined;
+    for await (const file of walkFiles(item.root, { skipped, allows })) {
+      const key = keyForFolderFile(item.to, file.relativePath);
+      const problem = targetProblem(key);
+      if (problem !== undefined) {
+        skipped(file.path, `key ${problem}`);
+        continue;
+      }
+      yield { file_path: file.path, s3_key: key, size: file.size, ...common };
     }
   }
 
@@ -101,13 +127,13 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
       for (const [index, item] of items.entries()) resolved.push(await resolveItem(item, index));
       if (!sink.isReady()) throw errors.queueUnavailable();
 
-      const summary: PublishSummary = { total_files: 0, items: [] };
+      const summary: PublishSummary = { total_files: 0, items: [], skipped_count: 0, skipped: [] };
       let chunk: Array<{ name: string; data: FileSyncJobData; opts: JobsOptions }> = [];
       try {
         for (const item of resolved) {
           const published: PublishedItem = { from: item.from, to: item.to, total_files: 0 };
           summary.items.push(published);
-          for await (const data of jobsOf(item)) {
+          for await (const data of jobsOf(item, summary)) {
             chunk.push({ name: FILE_SYNC_SINGLE, data, opts: options.jobOptions });
             published.total_files += 1;
             if (chunk.length >= chunkSize) {

@@ -12,6 +12,8 @@ export interface WalkedFile {
 export interface WalkEvents {
   /** An entry that was passed over (a directory cycle, a broken link, a socket...). */
   skipped?: (path: string, reason: string) => void;
+  /** Whether a symlink's real target may be read; refused targets are skipped. */
+  allows?: (realPath: string) => boolean;
 }
 
 /**
@@ -51,6 +53,8 @@ async function* walkDirectory(
     const info = await stat(path).catch(() => undefined);
     if (info === undefined) {
       events.skipped?.(path, 'broken symlink');
+    } else if (events.allows !== undefined && !events.allows(await realpath(path))) {
+      events.skipped?.(path, 'symlink leads outside the allowed roots');
     } else if (info.isFile()) {
       yield { path, relativePath: relative(root, path), size: info.size };
     } else if (info.isDirectory()) {

@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
+import type { RootPolicy } from '../publish/roots.js';
 import type { Logger } from '../log/index.js';
 import type { ExistenceRecorder } from '../check/index.js';
 import type { FileSyncJobData, FileSyncResult } from '../queue/index.js';
@@ -32,6 +33,8 @@ export function shouldUpload(remote: { size: number } | null, localSize: number,
 export interface SyncOptions {
   /** `publish.compare`: skip on equal size (the seed), or only on equal content. */
   compare: 'size' | 'checksum';
+  /** `publish.allowed_roots`, checked again for every job: jobs can come from anything that writes to Redis. */
+  roots?: RootPolicy;
 }
 
 /** What the worker knows about the job beyond its data (multipart upload bookkeeping). */
@@ -56,6 +59,11 @@ export function createFileSync(deps: SyncDeps, options: SyncOptions = { compare:
   return async function syncFile(data: FileSyncJobData, signal?: AbortSignal, context: JobContext = {}): Promise<FileSyncResult> {
     const started = performance.now();
     const key = data.s3_key;
+    if (options.roots?.restricted) {
+      const real = await realpath(data.file_path).catch(() => undefined);
+      if (real !== undefined && !options.roots.allows(real))
+        throw new PermanentError(`file is outside the allowed roots: ${data.file_path}`);
+    }
     const local = await fileState(data.file_path);
 
     if (local === undefined) {

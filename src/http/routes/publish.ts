@@ -10,6 +10,7 @@ export function registerPublishRoutes(app: FastifyInstance, deps: { publisher: P
       message: 'file sync tasks published successfully',
       total_files: summary.total_files,
       items: summary.items,
+      ...(summary.skipped_count > 0 ? { skipped_count: summary.skipped_count, skipped: summary.skipped } : {}),
     };
   });
 }

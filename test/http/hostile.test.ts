@@ -1,0 +1,172 @@
+/**
+ * Hostile input, authenticated so that validation (not the 401) is what answers: every
+ * request must get a 4xx JSON error, never a 5xx or a hang; the daemon stays ready and
+ * nothing outside the allowed roots reaches the bucket.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { startRedis, startS3, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { createBucket, getObject, listKeys, rawConfig, startApp, tempDir, writeTree, type TestApp } from '../helpers/daemon.js';
+
+const TOKEN = 'hostile-suite-token-0123456789';
+const SECRET = 'content from outside the allowed roots';
+
+interface Attempt {
+  method: string;
+  path: string;
+  body?: string | Buffer;
+  contentType?: string;
+}
+
+describe('hostile input', () => {
+  let redis: RedisServer;
+  let s3: S3Server;
+  let daemon: TestApp;
+  let bucket: string;
+  let allowed: string;
+  let outside: string;
+  let tried = 0;
+
+  before(async () => {
+    [redis, s3] = await Promise.all([startRedis(), startS3()]);
+    bucket = await createBucket(s3);
+    allowed = await tempDir('allowed');
+    outside = await tempDir('outside');
+    await writeFile(join(outside, 'secret.txt'), SECRET);
+    await writeTree(allowed, { 'cache/a.narinfo': 'fine' });
+    await symlink(outside, join(allowed, 'escape'));
+    await symlink(join(outside, 'secret.txt'), join(allowed, 'cache', 'leak.txt'));
+    daemon = await startApp(
+      rawConfig(
+        redis,
+        s3,
+        { http: { auth_tokens: [TOKEN], body_limit_bytes: 64 * 1024 }, publish: { allowed_roots: [allowed], max_items: 50 } },
+        bucket,
+      ),
+    );
+  });
+  after(async () => {
+    await daemon.close();
+    await Promise.all([redis.destroy(), s3.destroy()]);
+    process.stdout.write(`# hostile requests tried: ${tried}\n`);
+  });
+
+  async function send(attempt: Attempt): Promise<{ status: number; body: unknown }> {
+    tried += 1;
+    const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
+    if (attempt.contentType !== undefined) headers['content-type'] = attempt.contentType;
+    const response = await fetch(daemon.url + attempt.path, {
+      method: attempt.method,
+      headers,
+      body: attempt.body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+    return { status: response.status, body };
+  }
+
+  function assertClientError(attempt: Attempt, reply: { status: number; body: unknown }) {
+    const shown = `${attempt.method} ${attempt.path} ${String(attempt.body ?? '').slice(0, 120)}`;
+    assert.ok(reply.status >= 400 && reply.status < 500, `4xx for ${shown}, got ${reply.status} ${JSON.stringify(reply.body)}`);
+    assert.equal(typeof (reply.body as { error?: unknown }).error, 'string', `JSON error for ${shown}`);
+  }
+
+  const hostilePath = fc.oneof(
+    fc.constantFrom('/etc/shadow', '/etc/hostname', '../../etc', '', '/', '\u0000', 'relative', '/proc/self/environ'),
+    fc.string({ unit: 'binary', maxLength: 300 }),
+    fc.constant('/tmp/../etc/passwd'),
+  );
+  const hostileKey = fc.oneof(
+    fc.constantFrom('../', 'store/../../x', '/abs', '', 'a\u0000b', 'a\nb', 'x'.repeat(2000), '..', 'a/../b/'),
+    fc.string({ unit: 'binary', maxLength: 2000 }).map((key) => `${key}/..`),
+  );
+  const wrongType = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 3 }), fc.object());
+
+  it('answers 4xx JSON to generated hostile publish bodies', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          // items with hostile paths and keys (and valid-looking ones pointing outside the roots)
+          fc.array(fc.record({ from: hostilePath, to: hostileKey }), { minLength: 1, maxLength: 4 }),
+          fc.array(
+            fc.record({ from: fc.constantFrom(outside, join(allowed, 'escape'), join(outside, 'secret.txt')), to: fc.constant('store/') }),
+            {
+              minLength: 1,
+              maxLength: 3,
+            },
+          ),
+          // wrong field types
+          fc.array(fc.record({ from: wrongType, to: wrongType, delete_after_sync: fc.string(), overwrite: fc.integer() }), {
+            minLength: 1,
+            maxLength: 3,
+          }),
+          // not an array / no items / too many items
+          fc.oneof(
+            fc.object(),
+            fc.string(),
+            fc.integer(),
+            fc.constant([]),
+            fc.constant(Array.from({ length: 51 }, () => ({ from: allowed, to: 'x/' }))),
+          ),
+        ),
+        async (body) => {
+          const attempt = { method: 'POST', path: '/publish', body: JSON.stringify(body), contentType: 'application/json' };
+          assertClientError(attempt, await send(attempt));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('answers 4xx JSON to bad JSON, wrong content types, huge bodies and wrong methods', async () => {
+    const attempts: Attempt[] = [];
+    for (const body of ['{', '[{"from": ', 'null x', '\u0000\u0001', '[{"from":"/a","to":"b"}]]']) {
+      attempts.push({ method: 'POST', path: '/publish', body, contentType: 'application/json' });
+    }
+    for (const contentType of ['application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'image/png']) {
+      attempts.push({ method: 'POST', path: '/publish', body: 'from=/etc&to=x', contentType });
+    }
+    attempts.push({ method: 'POST', path: '/publish', body: Buffer.alloc(200 * 1024, 0x5b), contentType: 'application/json' });
+    attempts.push({
+      method: 'POST',
+      path: '/publish',
+      body: `[${'{"from":"/x","to":"y"},'.repeat(5000)}{}]`,
+      contentType: 'application/json',
+    });
+    attempts.push({ method: 'POST', path: '/publish' });
+    for (const [method, path] of [
+      ['GET', '/publish'],
+      ['PUT', '/publish'],
+      ['DELETE', '/publish'],
+      ['PATCH', '/healthz'],
+      ['POST', '/readyz'],
+      ['GET', '/../../etc/passwd'],
+      ['GET', `/${'a'.repeat(5000)}`],
+      ['GET', '/%00'],
+      ['GET', '/publish%2F..%2F'],
+    ] as const) {
+      attempts.push({ method, path });
+    }
+    for (const attempt of attempts) assertClientError(attempt, await send(attempt));
+    assert.ok(attempts.length >= 20);
+  });
+
+  it('stays ready, and nothing from outside the allowed roots reached the bucket', async () => {
+    const ready = await send({ method: 'GET', path: '/readyz' });
+    assert.equal(ready.status, 200);
+    await daemon.idle();
+    for (const key of await listKeys(s3, bucket)) {
+      assert.notEqual((await getObject(s3, bucket, key)).body.toString(), SECRET, `${key} holds an outside file`);
+    }
+    assert.ok(tried >= 220, `tried ${tried} requests`);
+  });
+});
