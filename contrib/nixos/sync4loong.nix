@@ -1,0 +1,81 @@
+# A NixOS module for sync4loong (example). Import it and set, for instance:
+#
+#   services.sync4loong = {
+#     enable = true;
+#     package = pkgs.callPackage ./package.nix { };   # a buildNpmPackage of this repository
+#     settings = {
+#       redis.addr = "127.0.0.1:6379";
+#       storage.type = "s3";
+#       s3 = { endpoint = "https://s3.example.com"; region = "us-east-1"; bucket = "nix4loong"; };
+#       s3.secret_key_file = "/run/secrets/sync4loong-s3-secret";
+#       s3.access_key_file = "/run/secrets/sync4loong-s3-access";
+#       http = { addr = "127.0.0.1:8080"; auth_token_file = "/run/secrets/sync4loong-tokens"; };
+#       publish.allowed_roots = [ "/var/cache/nix-outbox" ];
+#     };
+#     outboxDirs = [ "/var/cache/nix-outbox" ];
+#   };
+{ config, lib, pkgs, ... }:
+let
+  cfg = config.services.sync4loong;
+  format = pkgs.formats.toml { };
+in
+{
+  options.services.sync4loong = {
+    enable = lib.mkEnableOption "sync4loong, which pushes local folders to S3 through a Redis job queue";
+    package = lib.mkOption {
+      type = lib.types.package;
+      description = "The sync4loong package (bin/sync4loong).";
+    };
+    settings = lib.mkOption {
+      type = format.type;
+      default = { };
+      description = "Contents of config.toml; see the README's configuration reference. Keep secrets in *_file keys.";
+    };
+    outboxDirs = lib.mkOption {
+      type = lib.types.listOf lib.types.path;
+      default = [ ];
+      description = "Folders the daemon may read and delete in (delete_after_sync).";
+    };
+    redis.createLocally = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = "Run a local Redis with appendonly and noeviction for the queue.";
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    services.redis.servers.sync4loong = lib.mkIf cfg.redis.createLocally {
+      enable = true;
+      port = 6379;
+      settings = { appendonly = "yes"; maxmemory-policy = "noeviction"; };
+    };
+    users.users.sync4loong = { isSystemUser = true; group = "sync4loong"; };
+    users.groups.sync4loong = { };
+    systemd.services.sync4loong = {
+      description = "sync4loong";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "network-online.target" ] ++ lib.optional cfg.redis.createLocally "redis-sync4loong.service";
+      wants = [ "network-online.target" ];
+      environment.SYNC4LOONG_CONFIG = format.generate "sync4loong.toml" cfg.settings;
+      serviceConfig = {
+        ExecStart = "${cfg.package}/bin/sync4loong daemon";
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        User = "sync4loong";
+        Group = "sync4loong";
+        Restart = "on-failure";
+        TimeoutStopSec = 90;
+        ProtectSystem = "strict";
+        ReadWritePaths = cfg.outboxDirs;
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        NoNewPrivileges = true;
+        CapabilityBoundingSet = "";
+        RestrictAddressFamilies = [ "AF_INET" "AF_INET6" "AF_UNIX" ];
+        RestrictNamespaces = true;
+        LockPersonality = true;
+        UMask = "0077";
+      };
+    };
+  };
+}
