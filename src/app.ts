@@ -4,7 +4,6 @@
  */
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { Config } from './config/index.js';
 import { secretValues } from './config/index.js';
 import { createLogger, type Logger } from './log/index.js';
@@ -14,7 +13,8 @@ import {
   closeRedis,
   createFailFastRedis,
   uploadJobOptions,
-  workerConnectionOptions,
+  workerConnection,
+  type RedisClient,
   type FileSyncJobData,
   type FileSyncResult,
 } from './queue/index.js';
@@ -62,8 +62,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const prefix = config.redis.key_prefix;
 
   // Request paths get their own fail-fast connection; workers get BullMQ's own.
-  const apiRedis: Redis = createFailFastRedis(config.redis, 'sync4loong-api');
-  const workerRedis: Redis = createFailFastRedis(config.redis, 'sync4loong-worker-cache');
+  const apiRedis: RedisClient = createFailFastRedis(config.redis, 'sync4loong-api');
+  const workerRedis: RedisClient = createFailFastRedis(config.redis, 'sync4loong-worker-cache');
   for (const client of [apiRedis, workerRedis]) {
     client.on('error', (error: Error) => log.debug({ err: error }, 'redis connection error'));
   }
@@ -89,7 +89,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const worker: UploadWorker = createUploadWorker(
     { fileSync, log, metrics: metrics.sync, outage },
     {
-      connection: workerConnectionOptions(config.redis),
+      connection: workerConnection(config.redis),
       prefix,
       concurrency: config.daemon.concurrency,
       timeoutMs: config.publish.timeout_minutes * 60_000,
@@ -153,7 +153,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 }
 
 /** Queue data must survive restarts and memory pressure: say so when Redis is not set up for it. */
-async function warnAboutRedisPersistence(redis: Redis, log: Logger): Promise<void> {
+async function warnAboutRedisPersistence(redis: RedisClient, log: Logger): Promise<void> {
   try {
     if (redis.status !== 'ready') {
       let timer: NodeJS.Timeout | undefined;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/index.js';
 import type { Logger } from '../log/index.js';
 
 /** What the worker tells the existence cache after a confirmed upload or skip. */
@@ -30,7 +30,7 @@ export interface CacheEntry {
  * the bucket either way, and `/check` falls back to S3 on a miss.
  */
 export function createExistenceRecorder(
-  deps: { redis: Redis; log: Logger },
+  deps: { redis: RedisClient; log: Logger },
   options: CacheKeyOptions & { positiveTtlSeconds: number },
 ): ExistenceRecorder {
   return {

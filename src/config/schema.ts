@@ -22,12 +22,34 @@ function hostPort(what: string) {
 /** Minutes may be fractional (a short debounce in tests); the seed's integers still load. */
 const positiveMinutes = z.number().positive();
 
+const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
+
 export const redisSchema = z.object({
-  addr: hostPort('redis.addr').default('localhost:6379').describe('Redis server address, host:port.'),
+  addr: z
+    .string()
+    .refine((value) => REDIS_URL.test(value) || HOST_PORT.test(value), 'redis.addr must be host:port or a redis:// or rediss:// (TLS) URL')
+    .default('localhost:6379')
+    .describe('Redis server address: host:port, or (new) a `redis://[user:password@]host:port[/db]` URL; `rediss://` uses TLS.'),
   username: z.string().default('').describe('(new) Redis ACL user name; empty for the default user.'),
   password: z.string().default('').describe('Redis password. Secret: redacted in `sync4loong config` and never logged.'),
   password_file: z.string().default('').describe('(new) File holding the Redis password (trailing newline ignored); overrides `password`.'),
   db: z.number().int().min(0).max(15).default(0).describe('Redis database number, 0-15.'),
+  tls: z.boolean().default(false).describe('(new) Connect with TLS (implied by a `rediss://` addr).'),
+  tls_ca_file: z
+    .string()
+    .default('')
+    .describe('(new) PEM file of the CA that signed the Redis server certificate (default: the system CAs).'),
+  sentinels: z
+    .array(hostPort('redis.sentinels entries'))
+    .default([])
+    .describe('(new) Redis Sentinel addresses (host:port); when set, `sentinel_master` names the master and `addr` is unused.'),
+  sentinel_master: z.string().default('mymaster').describe('(new) Master name known to the Sentinels.'),
+  cluster_nodes: z
+    .array(hostPort('redis.cluster_nodes entries'))
+    .default([])
+    .describe(
+      '(new) Redis Cluster seed nodes (host:port); when set, `addr` is unused and `key_prefix` must be hash-tagged, for example `{sync4loong}`.',
+    ),
   key_prefix: z
     .string()
     .min(1)
@@ -202,6 +224,13 @@ export const configSchema = z.object({
  */
 export function crossSectionProblems(raw: Record<string, Record<string, unknown> | undefined>): string[] {
   const problems: string[] = [];
+  const clusterNodes = raw.redis?.cluster_nodes;
+  const prefix = raw.redis?.key_prefix ?? 'sync4loong';
+  if (Array.isArray(clusterNodes) && clusterNodes.length > 0 && typeof prefix === 'string' && !/^\{[^}]+\}$/.test(prefix)) {
+    problems.push(
+      'redis.key_prefix must be hash-tagged (for example "{sync4loong}") with redis.cluster_nodes: BullMQ keeps each queue in one slot',
+    );
+  }
   const type = raw.storage?.type ?? 's3';
   if (type === 's3') {
     for (const key of ['endpoint', 'region', 'bucket', 'access_key', 'secret_key']) {

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job, type RedisOptions } from 'bullmq';
-import type { RedisOptions as IORedisOptions } from 'ioredis';
+import { Cluster, type RedisOptions as IORedisOptions } from 'ioredis';
 import type { Logger } from '../log/index.js';
 import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
 import { PermanentError, type FileSync, type JobContext } from './handler.js';
@@ -9,7 +9,7 @@ import type { SyncMetrics } from './metrics.js';
 
 export interface UploadWorkerOptions {
   /** ioredis options; BullMQ opens its own connections from them. */
-  connection: IORedisOptions;
+  connection: IORedisOptions | Cluster;
   prefix: string;
   concurrency: number;
   /** `publish.timeout_minutes`: an upload running longer is aborted (and retried). */
@@ -70,7 +70,7 @@ export function createUploadWorker(
   }
 
   const worker = new Worker<FileSyncJobData, FileSyncResult>(UPLOAD_QUEUE, process, {
-    connection: options.connection as RedisOptions,
+    connection: options.connection as RedisOptions | Cluster,
     prefix: options.prefix,
     concurrency: options.concurrency,
     autorun: false,
@@ -115,6 +115,8 @@ export function createUploadWorker(
           log.warn({ timeout_ms: options.shutdownTimeoutMs }, 'uploads still running at shutdown; they will be retried after restart');
           await worker.close(true);
         }
+        // A cluster connection was handed in as an instance: BullMQ leaves it open.
+        if (options.connection instanceof Cluster) options.connection.disconnect();
       })();
       return closing;
     },

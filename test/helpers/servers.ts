@@ -81,7 +81,15 @@ export interface RedisServer {
   destroy(): Promise<void>;
 }
 
-export async function startRedis(options: { appendonly?: boolean } = {}): Promise<RedisServer> {
+export interface RedisStartOptions {
+  appendonly?: boolean;
+  /** More `redis-server` arguments (TLS, ACL users, cluster mode...). */
+  args?: string[];
+  /** Serve TLS on the port (the plain port is then disabled); give cert, key and CA files. */
+  tls?: { cert: string; key: string; ca: string };
+}
+
+export async function startRedis(options: RedisStartOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'sync4loong-redis-'));
   let child: ChildProcess | undefined;
@@ -90,11 +98,15 @@ export async function startRedis(options: { appendonly?: boolean } = {}): Promis
     addr: `127.0.0.1:${port}`,
     dir,
     async start() {
+      const listen = options.tls
+        ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key]
+        : ['--port', String(port)];
+      const tls = options.tls ? ['--tls-ca-cert-file', options.tls.ca, '--tls-auth-clients', 'no'] : [];
       child = spawn(
         'redis-server',
         [
-          '--port',
-          String(port),
+          ...listen,
+          ...tls,
           '--bind',
           '127.0.0.1',
           '--dir',
@@ -105,6 +117,7 @@ export async function startRedis(options: { appendonly?: boolean } = {}): Promis
           options.appendonly ? 'yes' : 'no',
           '--daemonize',
           'no',
+          ...(options.args ?? []),
         ],
         { stdio: 'ignore' },
       );
