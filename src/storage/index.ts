@@ -8,6 +8,7 @@ export { IntegrityError } from './types.js';
 export { createS3Storage, type S3StorageOptions } from './s3.js';
 export { createFsStorage, type FsStorageOptions } from './fs.js';
 export { HashingStream, md5OfStream } from './hashing.js';
+export { instrumentStorage, type StorageMetrics, type StorageOperation } from './instrumented.js';
 
 const MiB = 1024 * 1024;
 
