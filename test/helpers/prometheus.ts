@@ -18,8 +18,8 @@ export interface MetricFamily {
 
 const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 const LABEL = '[a-zA-Z_][a-zA-Z0-9_]*';
-const VALUE = '(?:[+-]?(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:[eE][+-]?\\d+)?|[+-]?Inf|NaN)';
-const SAMPLE_LINE = new RegExp(`^(${NAME})(?:\\{(.*)\\})? (${VALUE})(?: -?\\d+)?$`);
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const SAMPLE_LINE = new RegExp(`^(${NAME})(?:\\{(.*)\\})? (\\S+)(?: -?\\d+)?$`);
 const LABEL_PAIR = new RegExp(`^(${LABEL})="((?:[^"\\\\\\n]|\\\\[\\\\"n])*)"(?:,|$)`);
 const SUFFIXES: Record<string, string[]> = { histogram: ['_bucket', '_sum', '_count'], summary: ['', '_sum', '_count'] };
 
@@ -35,6 +35,15 @@ function parseLabels(text: string, line: string): Record<string, string> {
     rest = rest.slice(whole.length);
   }
   return labels;
+}
+
+/** Go's ParseFloat, as Prometheus uses it: decimals, and NaN / Inf in any letter case (prom-client writes `Nan`). */
+function parseValue(text: string, line: string): number {
+  if (/^nan$/i.test(text)) return Number.NaN;
+  const infinity = /^([+-]?)inf(inity)?$/i.exec(text);
+  if (infinity !== null) return infinity[1] === '-' ? -Infinity : Infinity;
+  if (!NUMBER.test(text)) throw new Error(`malformed value in line: ${line}`);
+  return Number(text);
 }
 
 export function parsePrometheusText(text: string): Map<string, MetricFamily> {
@@ -68,7 +77,7 @@ export function parsePrometheusText(text: string): Map<string, MetricFamily> {
     const owner = [...families.values()].find(
       (candidate) => candidate.name === name || (SUFFIXES[candidate.type] ?? []).some((suffix) => candidate.name + suffix === name),
     );
-    const sample = { name, labels: parseLabels(labelText ?? '', line), value: Number(value.replace('Inf', 'Infinity')) };
+    const sample = { name, labels: parseLabels(labelText ?? '', line), value: parseValue(value, line) };
     (owner ?? family(name)).samples.push(sample);
   }
   return families;

@@ -166,6 +166,29 @@ describe('queue UI (bull-board) in a real browser', () => {
     }
   });
 
+  it('is mounted at asynqmon.root_path, and absent when asynqmon.enabled is false', async () => {
+    const custom = await startApp(rawConfig(redis, s3, { asynqmon: { root_path: '/ops/queues/' } }, await createBucket(s3)));
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${custom.url}/ops/queues`, { waitUntil: 'domcontentloaded' });
+      await page.getByRole('link', { name: 'uploads' }).first().waitFor();
+      assert.equal((await custom.get('/ops/queues/api/queues')).body.queues[0].name, 'uploads');
+      assert.equal((await custom.get('/monitoring')).status, 404);
+    } finally {
+      await page.close();
+      await custom.close();
+    }
+    const disabled = await startApp(rawConfig(redis, s3, { asynqmon: { enabled: false } }, await createBucket(s3)));
+    try {
+      for (const path of ['/monitoring', '/monitoring/api/queues', '/monitoring/static/images/logo.svg']) {
+        assert.equal((await disabled.get(path)).status, 404, path);
+      }
+      assert.equal((await disabled.get('/metrics')).status, 200, 'metrics do not depend on the UI');
+    } finally {
+      await disabled.close();
+    }
+  });
+
   it('runs guards (where authentication will sit) before the page, its assets and its API', async () => {
     const queue = new Queue('guarded', { connection: { host: '127.0.0.1', port: redis.port }, prefix: 'guard-test' });
     const http = createHttpServer({ log: testLogger() }, { bodyLimit: 1024 * 1024 });
