@@ -2,7 +2,7 @@
  * A real headless browser for UI tests: Debian's `chromium` driven by playwright-core,
  * with a fresh profile per launch and nothing talking to the network on its own.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { access, constants, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -17,6 +17,9 @@ export interface TestBrowser {
 }
 
 export async function launchBrowser(): Promise<TestBrowser> {
+  await access(CHROMIUM_PATH, constants.X_OK).catch(() => {
+    throw new Error(`no chromium at ${CHROMIUM_PATH}: install it (apt-get install chromium, as .ci/run does) or set CHROMIUM_PATH`);
+  });
   const profile = await mkdtemp(join(tmpdir(), 'sync4loong-chromium-'));
   // Playwright takes the fresh profile folder here rather than as a --user-data-dir flag.
   const context = await chromium.launchPersistentContext(profile, {
