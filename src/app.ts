@@ -18,11 +18,20 @@ import {
   type FileSyncJobData,
   type FileSyncResult,
 } from './queue/index.js';
-import { createStorage, type Storage } from './storage/index.js';
+import { createStorage, instrumentStorage, type Storage } from './storage/index.js';
 import { createExistenceRecorder } from './check/index.js';
 import { createPublisher, createRootPolicy } from './publish/index.js';
 import { createFileSync, createOutageGate, createUploadWorker, type UploadWorker } from './sync/index.js';
-import { createHttpServer, registerAuth, registerHealthRoutes, registerPublishRoutes } from './http/index.js';
+import {
+  createHttpServer,
+  registerAuth,
+  registerHealthRoutes,
+  registerMetricsRoute,
+  registerPublishRoutes,
+  registerQueueUi,
+  registerStatsRoute,
+} from './http/index.js';
+import { createStatsReader } from './monitoring/index.js';
 
 export interface AppOptions {
   /** Logger to use (defaults to logfmt on stdout at the configured level). */
@@ -58,7 +67,7 @@ function bucketId(config: Config): string {
 export function createApp(config: Config, options: AppOptions = {}): App {
   const log = options.log ?? createLogger({ level: config.daemon.log_level, secrets: secretValues(config) });
   const metrics = createMetrics();
-  const storage = options.storage ?? createStorage(config);
+  const storage = instrumentStorage(options.storage ?? createStorage(config), metrics.storage);
   const prefix = config.redis.key_prefix;
 
   // Request paths get their own fail-fast connection; workers get BullMQ's own.
@@ -70,6 +79,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const uploads = new Queue<FileSyncJobData, FileSyncResult>(UPLOAD_QUEUE, { connection: apiRedis, prefix });
   uploads.on('error', (error) => log.debug({ err: error }, 'queue error'));
+  /** Every queue of the daemon: shown in the UI, counted in /metrics and /stats. */
+  const queues: Queue[] = [uploads];
+  metrics.watchQueues(queues, (error) => log.debug({ err: error }, 'queue metrics unavailable'));
 
   const roots = createRootPolicy(config.publish.allowed_roots);
   const publisher = createPublisher(
@@ -108,10 +120,21 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   registerPublishRoutes(http, { publisher });
   registerHealthRoutes(http, {
     probes: [
-      { name: 'redis', check: async () => void (await apiRedis.ping()) },
-      { name: 'storage', check: () => storage.ping() },
+      {
+        name: 'redis',
+        check: async () => {
+          if (apiRedis.status !== 'ready') throw new Error(`not connected (${apiRedis.status})`);
+          await apiRedis.ping();
+        },
+      },
+      { name: 'storage', check: (signal) => storage.ping(signal) },
     ],
   });
+  registerMetricsRoute(http, { registry: metrics.registry });
+  registerStatsRoute(http, { stats: createStatsReader({ queues, throughput: metrics.throughput }, { timeoutMs: 2000 }) });
+  if (config.asynqmon.enabled) {
+    registerQueueUi(http, { queues }, { rootPath: config.asynqmon.root_path, readOnly: config.asynqmon.read_only_mode });
+  }
 
   let closing: Promise<void> | undefined;
   const app: App = {

@@ -37,5 +37,6 @@ export const errors = {
   unsupportedMediaType: declare('UNSUPPORTED_MEDIA_TYPE', 415, () => 'request body must be JSON (Content-Type: application/json)'),
   bodyTooLarge: declare('BODY_TOO_LARGE', 413, (limit: number) => `request body larger than ${limit} bytes`),
   queueUnavailable: declare('QUEUE_UNAVAILABLE', 503, () => 'queue unavailable: Redis is not reachable, try again later'),
+  readOnlyMode: declare('READ_ONLY_MODE', 403, () => 'the queue UI is read-only (asynqmon.read_only_mode): write actions are refused'),
   storageUnavailable: declare('STORAGE_UNAVAILABLE', 503, (detail: string) => `storage unavailable: ${detail}`),
 } as const;

@@ -1,10 +1,30 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SyncMetrics } from '../sync/metrics.js';
+// ---- monitoring (issue 6): imports ----
+import type { StorageMetrics } from '../storage/index.js';
+import { registerQueueMetrics, type JobCountSource } from './queues.js';
+import { createStorageMetrics } from './storage.js';
+import { createThroughputWindow, type ThroughputWindow } from './throughput.js';
+
+export { QUEUE_JOB_STATES, type JobCountSource, type QueueJobState } from './queues.js';
+export type { ThroughputWindow, ThroughputTotals } from './throughput.js';
+// ---- end monitoring (issue 6): imports ----
 
 /** The daemon's Prometheus registry (its own, never the global one) and the metrics it holds. */
 export interface Metrics {
   registry: Registry;
   sync: SyncMetrics;
+  // ---- monitoring (issue 6): interface ----
+  /** Times and counts every storage call (handed to `instrumentStorage`). */
+  storage: StorageMetrics;
+  /** This daemon's uploads, skips and failures of the last minute (`GET /stats`). */
+  throughput: ThroughputWindow;
+  /**
+   * Reports jobs by state of these queues on every scrape. Called once by the wiring, after
+   * the queues exist; `onError` hears about scrapes Redis did not answer.
+   */
+  watchQueues(queues: readonly JobCountSource[], onError?: (error: unknown) => void): void;
+  // ---- end monitoring (issue 6): interface ----
 }
 
 export function createMetrics(): Metrics {
@@ -23,6 +43,15 @@ export function createMetrics(): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
+  // ---- monitoring (issue 6): storage, queues, throughput ----
+  // Zero series from the start, so rate() works before the first event of each outcome.
+  for (const outcome of ['uploaded', 'skipped', 'failed']) files.inc({ outcome }, 0);
+  const storage = createStorageMetrics(registry);
+  const throughput = createThroughputWindow();
+  let watched: readonly JobCountSource[] = [];
+  let onQueueError: (error: unknown) => void = () => {};
+  registerQueueMetrics(registry, () => watched, { timeoutMs: 2000, onError: (error) => onQueueError(error) });
+  // ---- end monitoring (issue 6): storage, queues, throughput ----
   return {
     registry,
     sync: {
@@ -30,13 +59,24 @@ export function createMetrics(): Metrics {
         files.inc({ outcome: 'uploaded' });
         bytes.inc(size);
         duration.observe(durationMs / 1000);
+        throughput.record('uploaded', size); // monitoring (issue 6)
       },
       skipped() {
         files.inc({ outcome: 'skipped' });
+        throughput.record('skipped'); // monitoring (issue 6)
       },
       failed() {
         files.inc({ outcome: 'failed' });
+        throughput.record('failed'); // monitoring (issue 6)
       },
     },
+    // ---- monitoring (issue 6): members ----
+    storage,
+    throughput,
+    watchQueues(queues, onError = () => {}) {
+      watched = [...queues];
+      onQueueError = onError;
+    },
+    // ---- end monitoring (issue 6): members ----
   };
 }

@@ -1,39 +1,48 @@
 import type { FastifyInstance } from 'fastify';
+import { TimeoutError, withTimeout } from '../../timeout.js';
 
 export interface ReadinessProbe {
   /** Name of the dependency (`redis`, `storage`). */
   name: string;
-  check(): Promise<void>;
+  /** Resolves when the dependency answers; `signal` aborts when the probe has taken too long. */
+  check(signal: AbortSignal): Promise<void>;
 }
 
-/** `GET /healthz` (the process answers) and `GET /readyz` (its dependencies answer). */
+/** A probe answers within this time or counts as failed: readiness must never hang. */
+const PROBE_TIMEOUT_MS = 3000;
+
+/**
+ * `GET /healthz` (the process answers) and `GET /readyz` (its dependencies answer: 200, or
+ * 503 naming each dependency that failed and why). Probes run in parallel.
+ */
 export function registerHealthRoutes(app: FastifyInstance, deps: { probes: ReadinessProbe[] }): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const checks: Record<string, string> = {};
     await Promise.all(
       deps.probes.map(async (probe) => {
+        const controller = new AbortController();
         try {
-          await withTimeout(probe.check(), 3000);
+          await withTimeout(probe.check(controller.signal), PROBE_TIMEOUT_MS);
           checks[probe.name] = 'ok';
         } catch (error) {
-          checks[probe.name] = `unavailable: ${(error as Error).name === 'TimeoutError' ? 'timed out' : (error as Error).message}`;
+          controller.abort();
+          checks[probe.name] = `unavailable: ${error instanceof TimeoutError ? 'timed out' : describeFailure(error)}`;
         }
       }),
     );
-    const ready = Object.values(checks).every((value) => value === 'ok');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks });
+    const failed = deps.probes.map((probe) => probe.name).filter((name) => checks[name] !== 'ok');
+    return reply
+      .code(failed.length === 0 ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send({ status: failed.length === 0 ? 'ready' : 'unavailable', checks, ...(failed.length > 0 ? { failed } : {}) });
   });
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { name: 'TimeoutError' })), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** A short reason: the error message, or for SDK errors without one (a bare 403/404), its name and status. */
+function describeFailure(error: unknown): string {
+  const e = error as { message?: string; name?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  const message = e.message !== undefined && e.message !== '' && e.message !== 'UnknownError' ? e.message : (e.name ?? 'error');
+  return status !== undefined ? `${message} (HTTP ${status})` : message;
 }
