@@ -22,7 +22,8 @@ import { createStorage, type Storage } from './storage/index.js';
 import { createExistenceRecorder } from './check/index.js';
 import { createPublisher } from './publish/index.js';
 import { createFileSync, createUploadWorker, type UploadWorker } from './sync/index.js';
-import { createHttpServer, registerHealthRoutes, registerPublishRoutes } from './http/index.js';
+import { createPostSync, postSyncOptions, type PostSync } from './hooks/index.js';
+import { createHttpServer, registerHealthRoutes, registerHooksRoutes, registerPublishRoutes } from './http/index.js';
 
 export interface AppOptions {
   /** Logger to use (defaults to logfmt on stdout at the configured level). */
@@ -39,6 +40,8 @@ export interface App {
   readonly http: FastifyInstance;
   readonly uploads: Queue<FileSyncJobData, FileSyncResult>;
   readonly metrics: Metrics;
+  /** The post-sync command (its queue is `hooks.queue`). */
+  readonly hooks: PostSync;
   /** `http://host:port` once started. */
   url: string;
   start(): Promise<void>;
@@ -83,7 +86,17 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   );
 
   const recorder = createExistenceRecorder({ redis: workerRedis, log }, { prefix, bucketId: bucketId(config), positiveTtlSeconds: 0 });
-  const fileSync = createFileSync({ storage, cache: recorder, log, metrics: metrics.sync });
+  const hooks = createPostSync(
+    { redis: workerRedis, log, metrics: metrics.hooks },
+    { ...postSyncOptions(config), connection: workerConnectionOptions(config.redis) },
+  );
+  const fileSync = createFileSync({
+    storage,
+    cache: recorder,
+    log,
+    metrics: metrics.sync,
+    onUploaded: (key) => hooks.notifyUpload(key),
+  });
   const worker: UploadWorker = createUploadWorker(
     { fileSync, log, metrics: metrics.sync },
     {
@@ -97,6 +110,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const http = createHttpServer({ log }, { bodyLimit: config.http.body_limit_bytes });
   registerPublishRoutes(http, { publisher });
+  registerHooksRoutes(http, { hooks });
   registerHealthRoutes(http, {
     probes: [
       { name: 'redis', check: async () => void (await apiRedis.ping()) },
@@ -111,9 +125,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     http,
     uploads,
     metrics,
+    hooks,
     url: '',
     async start() {
       await worker.start();
+      await hooks.start();
       const listen = options.listen ?? parseListenAddress(config.http.addr);
       await http.listen({ host: listen.host, port: listen.port });
       const address = http.server.address();
@@ -129,6 +145,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       closing ??= (async () => {
         await http.close();
         await worker.close();
+        await hooks.close();
         await uploads.close();
         await closeRedis(workerRedis);
         await closeRedis(apiRedis);

@@ -1,10 +1,12 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SyncMetrics } from '../sync/metrics.js';
+import type { HookMetrics } from '../hooks/metrics.js';
 
 /** The daemon's Prometheus registry (its own, never the global one) and the metrics it holds. */
 export interface Metrics {
   registry: Registry;
   sync: SyncMetrics;
+  hooks: HookMetrics;
 }
 
 export function createMetrics(): Metrics {
@@ -23,8 +25,19 @@ export function createMetrics(): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
+  const hookRuns = new Counter({
+    name: 'sync4loong_hook_runs_total',
+    help: 'Runs of the post-sync command, by outcome (success, failure, timeout).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    hooks: {
+      run(outcome) {
+        hookRuns.inc({ outcome });
+      },
+    },
     sync: {
       uploaded(size, durationMs) {
         files.inc({ outcome: 'uploaded' });
