@@ -42,7 +42,7 @@ export interface ChangeSetOptions {
   maxKeys: number;
 }
 
-/** Redis's Lua `unpack` has a stack limit (~8000): push in slices. */
+/** Redis's Lua `unpack` has a stack limit (~8000 values): push in slices. */
 const ARGV_SLICE = 1000;
 
 // KEYS: pending hash, pending keys. ARGV: count, max keys, key...
@@ -53,9 +53,11 @@ local count = tonumber(ARGV[1])
 if count > 0 then
   redis.call('HINCRBY', KEYS[1], 'count', count)
   redis.call('HSETNX', KEYS[1], 'since', now)
-  local room = tonumber(ARGV[2]) - redis.call('LLEN', KEYS[2])
-  local last = math.min(#ARGV, 2 + room)
-  if last >= 3 then redis.call('RPUSH', KEYS[2], unpack(ARGV, 3, last)) end
+end
+local room = tonumber(ARGV[2]) - redis.call('LLEN', KEYS[2])
+local last = math.min(#ARGV, 2 + room)
+for i = 3, last, ${ARGV_SLICE} do
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + ${ARGV_SLICE - 1}, last)))
 end
 local since = redis.call('HGET', KEYS[1], 'since')
 if not since then return false end
@@ -87,15 +89,11 @@ export function createChangeSet(deps: { redis: Redis }, options: ChangeSetOption
 
   return {
     async record(keys, count) {
-      let timing: PendingTiming | undefined;
-      // The first slice carries the count; later slices only add names.
-      for (let start = 0; start === 0 || start < keys.length; start += ARGV_SLICE) {
-        const slice = keys.slice(start, start + ARGV_SLICE);
-        const reply = (await redis.eval(RECORD, 2, pending, pendingKeys, start === 0 ? count : 0, options.maxKeys, ...slice)) as
-          [string, string] | null;
-        timing = reply === null ? undefined : { since: Number(reply[0]), now: Number(reply[1]) };
-      }
-      return timing;
+      // One call whatever the size (callers send at most `maxKeys` names), so a run never
+      // takes the count without its names.
+      const names = keys.length > options.maxKeys ? keys.slice(0, options.maxKeys) : keys;
+      const reply = (await redis.eval(RECORD, 2, pending, pendingKeys, count, options.maxKeys, ...names)) as [string, string] | null;
+      return reply === null ? undefined : { since: Number(reply[0]), now: Number(reply[1]) };
     },
     async take() {
       const [count, keys] = (await redis.eval(TAKE, 4, pending, pendingKeys, inflight, inflightKeys, options.maxKeys)) as [
