@@ -320,6 +320,28 @@ describe('post-sync command', () => {
     }
   });
 
+  it('keeps uploads notified while Redis is away and reports them once it is back', async () => {
+    const ownRedis = await startRedis({ appendonly: true });
+    const record = await recorder();
+    const daemon = await startApp(hookConfig(ownRedis, await tempDir('bucket'), { ssh_command: record.command }));
+    try {
+      await ownRedis.stop();
+      for (let i = 0; i < 3; i += 1) daemon.app.hooks.notifyUpload(`store/offline-${i}.narinfo`);
+      await sleep(300); // a flush fails meanwhile
+      const unavailable = await daemon.get('/hooks/runs');
+      assert.equal(unavailable.status, 503);
+      assert.match(unavailable.body.error, /Redis is not reachable/);
+      await ownRedis.start();
+      await waitFor(async () => (await record.runs()).length === 1, { timeoutMs: 20_000, what: 'the run after Redis came back' });
+      const [run] = await record.runs();
+      assert.equal(run!.count, 3);
+      assert.deepEqual(run!.keys.sort(), ['store/offline-0.narinfo', 'store/offline-1.narinfo', 'store/offline-2.narinfo']);
+    } finally {
+      await daemon.close();
+      await ownRedis.destroy();
+    }
+  });
+
   it('never enqueues anything when disabled or when the command is empty', async () => {
     const record = await recorder();
     const src = await tempDir();
