@@ -26,12 +26,14 @@ import {
   createHttpServer,
   registerAuth,
   registerHealthRoutes,
+  registerHooksRoutes,
   registerMetricsRoute,
   registerPublishRoutes,
   registerQueueUi,
   registerStatsRoute,
 } from './http/index.js';
 import { createStatsReader } from './monitoring/index.js';
+import { createPostSync, postSyncOptions, type PostSync } from './hooks/index.js';
 
 export interface AppOptions {
   /** Logger to use (defaults to logfmt on stdout at the configured level). */
@@ -48,6 +50,8 @@ export interface App {
   readonly http: FastifyInstance;
   readonly uploads: Queue<FileSyncJobData, FileSyncResult>;
   readonly metrics: Metrics;
+  /** The post-sync command (its queue is `hooks.queue`). */
+  readonly hooks: PostSync;
   /** `http://host:port` once started. */
   url: string;
   start(): Promise<void>;
@@ -79,9 +83,6 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const uploads = new Queue<FileSyncJobData, FileSyncResult>(UPLOAD_QUEUE, { connection: apiRedis, prefix });
   uploads.on('error', (error) => log.debug({ err: error }, 'queue error'));
-  /** Every queue of the daemon: shown in the UI, counted in /metrics and /stats. */
-  const queues: Queue[] = [uploads];
-  metrics.watchQueues(queues, (error) => log.debug({ err: error }, 'queue metrics unavailable'));
 
   const roots = createRootPolicy(config.publish.allowed_roots);
   const publisher = createPublisher(
@@ -96,7 +97,17 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   );
 
   const recorder = createExistenceRecorder({ redis: workerRedis, log }, { prefix, bucketId: bucketId(config), positiveTtlSeconds: 0 });
-  const fileSync = createFileSync({ storage, cache: recorder, log, metrics: metrics.sync }, { compare: config.publish.compare, roots });
+  const hooks = createPostSync(
+    { redis: workerRedis, log, metrics: metrics.hooks },
+    { ...postSyncOptions(config), connection: workerConnection(config.redis) },
+  );
+  /** Every queue of the daemon: shown in the UI, counted in /metrics and /stats. */
+  const queues: Queue[] = [uploads, hooks.queue];
+  metrics.watchQueues(queues, (error) => log.debug({ err: error }, 'queue metrics unavailable'));
+  const fileSync = createFileSync(
+    { storage, cache: recorder, log, metrics: metrics.sync, onUploaded: (key) => hooks.notifyUpload(key) },
+    { compare: config.publish.compare, roots },
+  );
   const outage = createOutageGate({ ping: (signal) => storage.ping(signal), log }, { probeIntervalMs: 2000 });
   const worker: UploadWorker = createUploadWorker(
     { fileSync, log, metrics: metrics.sync, outage },
@@ -118,6 +129,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     uiPrefix: config.asynqmon.root_path,
   });
   registerPublishRoutes(http, { publisher });
+  registerHooksRoutes(http, { hooks });
   registerHealthRoutes(http, {
     probes: [
       {
@@ -143,10 +155,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     http,
     uploads,
     metrics,
+    hooks,
     url: '',
     async start() {
       await warnAboutRedisPersistence(apiRedis, log);
       await worker.start();
+      await hooks.start();
       const listen = options.listen ?? parseListenAddress(config.http.addr);
       await http.listen({ host: listen.host, port: listen.port });
       const address = http.server.address();
@@ -163,6 +177,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       closing ??= (async () => {
         await http.close();
         await worker.close();
+        await hooks.close();
         await uploads.close();
         await closeRedis(workerRedis);
         await closeRedis(apiRedis);

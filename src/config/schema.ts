@@ -6,6 +6,7 @@
  * is checked against this file by `test/config/readme.test.ts`.
  */
 import { z } from 'zod';
+import { splitCommand } from '../hooks/words.js';
 
 /** `host:port` as Go's `hostname_port` validator accepts it; the host may be empty (`:8080`). */
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/;
@@ -102,12 +103,41 @@ export const storageSchema = z.object({
 
 export const daemonSchema = z.object({
   log_level: z.enum(['debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('Log level.'),
-  ssh_command: z.string().default('').describe('Command run once after uploads settle (see the post-sync command section).'),
+  ssh_command: z
+    .string()
+    .default('')
+    .describe('Command run once after uploads settle (see "Post-sync command"): split into words like a POSIX shell, run without a shell.'),
   ssh_debounce_minutes: positiveMinutes
     .default(5)
     .describe('Quiet time after the last upload before the post-sync command runs, in minutes (> 0, fractions allowed).'),
-  ssh_timeout_minutes: positiveMinutes.default(10).describe('The post-sync command is killed after this many minutes (> 0).'),
+  ssh_timeout_minutes: positiveMinutes
+    .default(10)
+    .describe("The post-sync command's whole process group is killed after this many minutes (> 0)."),
   enable_ssh_task: z.boolean().default(false).describe('Run `ssh_command` after uploads.'),
+  ssh_max_wait_minutes: positiveMinutes
+    .default(30)
+    .describe('(new) A steady stream of uploads still runs the post-sync command at least this often, in minutes (> 0).'),
+  ssh_max_retry: z
+    .number()
+    .int()
+    .min(0)
+    .max(10)
+    .default(2)
+    .describe('(new) Retries of a failed post-sync command after the first try (0-10).'),
+  ssh_retry_backoff_seconds: z
+    .number()
+    .positive()
+    .default(30)
+    .describe('(new) First retry delay of a failed post-sync command, in seconds; doubles on each further retry.'),
+  ssh_shell: z
+    .boolean()
+    .default(false)
+    .describe('(new) Run `ssh_command` with `sh -c` (pipelines, `$VAR`, redirections) instead of splitting it into words.'),
+  ssh_kill_grace_seconds: z
+    .number()
+    .positive()
+    .default(10)
+    .describe('(new) After the timeout, how long the command gets between SIGTERM and SIGKILL, in seconds.'),
   concurrency: z.number().int().min(1).max(256).default(32).describe('(new) Uploads in flight per daemon.'),
   job_lock_seconds: z
     .number()
@@ -243,7 +273,20 @@ export function crossSectionProblems(raw: Record<string, Record<string, unknown>
     const root = raw.storage?.root;
     if (root === undefined || root === '') problems.push('storage.root is required when storage.type is "fs"');
   }
+  problems.push(...sshCommandProblems(raw.daemon));
   return problems;
+}
+
+/** An enabled `ssh_command` must split into words (unless it runs with `sh -c`). */
+function sshCommandProblems(daemon: Record<string, unknown> | undefined): string[] {
+  const command = daemon?.ssh_command;
+  if (daemon?.enable_ssh_task !== true || daemon.ssh_shell === true || typeof command !== 'string' || command.trim() === '') return [];
+  try {
+    splitCommand(command);
+    return [];
+  } catch (error) {
+    return [`daemon.ssh_command: ${(error as Error).message}`];
+  }
 }
 
 function isHttpUrl(value: string): boolean {

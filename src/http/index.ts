@@ -5,3 +5,4 @@ export { registerAuth, tokenMatches, presentedToken, type AuthOptions } from './
 export { registerMetricsRoute } from './routes/metrics.js';
 export { registerStatsRoute } from './routes/stats.js';
 export { registerQueueUi, type QueueUiDeps, type QueueUiOptions } from './queue-ui.js';
+export { registerHooksRoutes } from './routes/hooks.js';

@@ -9,6 +9,7 @@ import { createThroughputWindow, type ThroughputWindow } from './throughput.js';
 export { QUEUE_JOB_STATES, type JobCountSource, type QueueJobState } from './queues.js';
 export type { ThroughputWindow, ThroughputTotals } from './throughput.js';
 // ---- end monitoring (issue 6): imports ----
+import type { HookMetrics } from '../hooks/metrics.js';
 
 /** The daemon's Prometheus registry (its own, never the global one) and the metrics it holds. */
 export interface Metrics {
@@ -25,6 +26,7 @@ export interface Metrics {
    */
   watchQueues(queues: readonly JobCountSource[], onError?: (error: unknown) => void): void;
   // ---- end monitoring (issue 6): interface ----
+  hooks: HookMetrics;
 }
 
 export function createMetrics(): Metrics {
@@ -52,8 +54,19 @@ export function createMetrics(): Metrics {
   let onQueueError: (error: unknown) => void = () => {};
   registerQueueMetrics(registry, () => watched, { timeoutMs: 2000, onError: (error) => onQueueError(error) });
   // ---- end monitoring (issue 6): storage, queues, throughput ----
+  const hookRuns = new Counter({
+    name: 'sync4loong_hook_runs_total',
+    help: 'Runs of the post-sync command, by outcome (success, failure, timeout).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    hooks: {
+      run(outcome) {
+        hookRuns.inc({ outcome });
+      },
+    },
     sync: {
       uploaded(size, durationMs) {
         files.inc({ outcome: 'uploaded' });

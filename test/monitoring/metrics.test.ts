@@ -169,6 +169,10 @@ describe('GET /stats', () => {
           paused: false,
           counts: { waiting: 0, active: 0, delayed: 0, prioritized: 0, 'waiting-children': 0, completed: 2, failed: 1 },
         },
+        post_sync: {
+          paused: false,
+          counts: { waiting: 0, active: 0, delayed: 0, prioritized: 0, 'waiting-children': 0, completed: 0, failed: 0 },
+        },
       });
       assert.deepEqual(stats.body.last_minute, { seconds: 60, files_uploaded: 2, bytes_uploaded: 30, files_skipped: 0, files_failed: 1 });
       const lastError = stats.body.last_error;

@@ -1,0 +1,297 @@
+import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type RedisOptions } from 'bullmq';
+import type { Cluster, RedisOptions as IORedisOptions } from 'ioredis';
+import type { RedisClient as Redis } from '../queue/index.js';
+import { errors } from '../errors.js';
+import type { Logger } from '../log/index.js';
+import { createChangeSet, type PendingTiming } from './changes.js';
+import { createRunHistory, type HookRun } from './history.js';
+import type { HookMetrics, HookOutcome } from './metrics.js';
+import { createUploadNotifier } from './notifier.js';
+import { runCommand, type CommandResult } from './run-command.js';
+import { splitCommand } from './words.js';
+
+/** BullMQ queue (and job name) of the post-sync command. */
+export const POST_SYNC_QUEUE = 'post_sync';
+/** The one deduplication id: every upload re-arms the same job. */
+const DEDUPLICATION_ID = 'post_sync';
+
+/** Most uploaded keys kept by name and written to the command's stdin. */
+export const MAX_REPORTED_KEYS = 10_000;
+/** Bytes of stdout and of stderr kept per run. */
+export const OUTPUT_TAIL_BYTES = 4096;
+/** Runs kept in the history served at `GET /hooks/runs`. */
+export const HISTORY_SIZE = 50;
+
+export interface PostSyncOptions {
+  /** `enable_ssh_task` with a non-empty `ssh_command`: otherwise nothing is ever enqueued. */
+  enabled: boolean;
+  command: string;
+  /** Run `command` with `sh -c` instead of splitting it into words. */
+  shell: boolean;
+  debounceMs: number;
+  maxWaitMs: number;
+  timeoutMs: number;
+  killGraceMs: number;
+  /** Retries after the first try. */
+  maxRetry: number;
+  retryBackoffMs: number;
+  /** `[redis] key_prefix` (BullMQ prefix and our own keys). */
+  prefix: string;
+  /** ioredis options for the worker's own connections. */
+  connection: IORedisOptions | Cluster;
+  /** How long `close()` waits for a running command before stopping it. */
+  shutdownTimeoutMs: number;
+  /** Upload notifications within this window go to Redis together (default 100 ms). */
+  coalesceMs?: number;
+}
+
+/** What `GET /hooks/runs` shows. */
+export interface PostSyncReport {
+  enabled: boolean;
+  /** Uploads not yet reported by a successful run. */
+  pending: { uploaded_count: number; first_upload_at: string | null };
+  /** Newest first. */
+  runs: HookRun[];
+}
+
+export interface PostSyncJobData {
+  /** When the job was (re-)armed (informative: `replace` keeps only the last). */
+  armed_at: string;
+}
+
+export interface PostSyncResult {
+  outcome: HookOutcome | 'nothing_to_report';
+  uploaded_count: number;
+  exit_code?: number | null;
+  duration_ms?: number;
+}
+
+export interface PostSync {
+  /** The queue, for the monitoring UI. */
+  readonly queue: Queue<PostSyncJobData, PostSyncResult>;
+  /** Called after every real upload: cheap, never throws, never waits on Redis. */
+  notifyUpload(key: string): void;
+  /** Records buffered notifications now (tests). */
+  flush(): Promise<void>;
+  report(): Promise<PostSyncReport>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The post-sync command: every real upload re-arms one debounced BullMQ job; when uploads
+ * have been quiet for the debounce time (or the first unreported upload is `maxWaitMs`
+ * old), one worker somewhere runs the command, once (global concurrency 1 across all
+ * workers and daemons on the Redis).
+ */
+export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookMetrics }, options: PostSyncOptions): PostSync {
+  const { redis, log, metrics } = deps;
+  const hooksPrefix = `${options.prefix}:hooks`;
+  const changes = createChangeSet({ redis }, { keyPrefix: hooksPrefix, maxKeys: MAX_REPORTED_KEYS });
+  const history = createRunHistory({ redis }, { key: `${hooksPrefix}:runs`, size: HISTORY_SIZE });
+  const argv = options.shell ? ['/bin/sh', '-c', options.command] : options.enabled ? splitCommand(options.command) : [];
+  const attempts = options.maxRetry + 1;
+
+  const queue = new Queue<PostSyncJobData, PostSyncResult>(POST_SYNC_QUEUE, { connection: redis, prefix: options.prefix });
+  queue.on('error', (error) => log.debug({ err: error }, 'post-sync queue error'));
+
+  async function arm(timing: PendingTiming): Promise<void> {
+    // Debounce from now, but never past the max wait counted from the first unreported upload.
+    const delay = Math.max(0, Math.min(options.debounceMs, timing.since + options.maxWaitMs - timing.now));
+    const jobOptions: JobsOptions = {
+      delay,
+      // replace: a delayed job is swapped for this one (the debounce restarts).
+      // keepLastIfActive: while a run is active, this add is stored and becomes exactly one
+      //   next job when the run ends (so uploads during a run are never missed).
+      // extend/ttl: only matter without keepLastIfActive (BullMQ ignores ttl with it); set
+      //   to the debounce so the intent stays the same if that option is ever dropped.
+      deduplication: { id: DEDUPLICATION_ID, ttl: options.debounceMs, extend: true, replace: true, keepLastIfActive: true },
+      attempts,
+      backoff: { type: 'exponential', delay: options.retryBackoffMs },
+      removeOnComplete: { count: HISTORY_SIZE },
+      removeOnFail: { count: HISTORY_SIZE },
+    };
+    await queue.add(POST_SYNC_QUEUE, { armed_at: new Date(timing.now).toISOString() }, jobOptions);
+  }
+
+  const notifier = createUploadNotifier(
+    { changes, arm, log },
+    { coalesceMs: options.coalesceMs ?? 100, retryMs: 2000, maxKeys: MAX_REPORTED_KEYS },
+  );
+
+  /** Running commands, so shutdown can stop them. */
+  const running = new Set<AbortController>();
+
+  async function processJob(job: Job<PostSyncJobData, PostSyncResult>): Promise<PostSyncResult> {
+    const batch = await changes.take();
+    if (batch.count === 0) {
+      log.debug({ job_id: job.id }, 'post-sync command skipped: nothing uploaded since the last run');
+      return { outcome: 'nothing_to_report', uploaded_count: 0 };
+    }
+    const attempt = job.attemptsMade + 1;
+    const startedAt = new Date();
+    const controller = new AbortController();
+    running.add(controller);
+    let result: CommandResult;
+    try {
+      result = await runCommand(argv, {
+        env: commandEnv(batch.count, batch.keys.length),
+        stdin: batch.keys.length > 0 ? `${batch.keys.join('\n')}\n` : '',
+        timeoutMs: options.timeoutMs,
+        killGraceMs: options.killGraceMs,
+        tailBytes: OUTPUT_TAIL_BYTES,
+        signal: controller.signal,
+      });
+    } finally {
+      running.delete(controller);
+    }
+    if (result.aborted) {
+      // Shutdown: the failed attempt is retried later with the same changes (they stay in flight).
+      log.warn({ job_id: job.id, duration_ms: result.durationMs }, 'post-sync command stopped by shutdown');
+      throw new Error('post-sync command stopped by daemon shutdown');
+    }
+
+    const outcome: HookOutcome = result.timedOut ? 'timeout' : result.exitCode === 0 && !result.spawnError ? 'success' : 'failure';
+    // A program that cannot be started will not start on a retry either.
+    const permanent = result.spawnError !== undefined;
+    const willRetry = outcome !== 'success' && !permanent && attempt < attempts;
+    const run: HookRun = {
+      job_id: String(job.id),
+      attempt,
+      started_at: startedAt.toISOString(),
+      finished_at: new Date().toISOString(),
+      duration_ms: result.durationMs,
+      outcome,
+      exit_code: result.exitCode,
+      signal: result.signal,
+      ...(result.spawnError ? { error: result.spawnError.message } : {}),
+      uploaded_count: batch.count,
+      keys_sent: batch.keys.length,
+      will_retry: willRetry,
+      stdout_tail: result.stdoutTail,
+      stderr_tail: result.stderrTail,
+    };
+    metrics.run(outcome);
+    await history.add(run).catch((error: unknown) => log.warn({ err: error }, 'post-sync run history not saved'));
+    const fields = {
+      job_id: run.job_id,
+      attempt,
+      outcome,
+      exit_code: run.exit_code,
+      signal: run.signal,
+      duration_ms: run.duration_ms,
+      uploaded_count: run.uploaded_count,
+      will_retry: willRetry,
+      ...(run.error ? { err: run.error } : {}),
+      stdout_tail: run.stdout_tail,
+      stderr_tail: run.stderr_tail,
+    };
+    if (outcome === 'success') {
+      log.info(fields, 'post-sync command succeeded');
+      await changes.commit();
+      return { outcome, uploaded_count: batch.count, exit_code: result.exitCode, duration_ms: result.durationMs };
+    }
+    log[willRetry ? 'warn' : 'error'](fields, 'post-sync command failed');
+    const reason = describeFailure(result, options.timeoutMs);
+    throw permanent ? new UnrecoverableError(reason) : new Error(reason);
+  }
+
+  const worker = options.enabled
+    ? new Worker<PostSyncJobData, PostSyncResult>(POST_SYNC_QUEUE, processJob, {
+        connection: options.connection as RedisOptions | Cluster,
+        prefix: options.prefix,
+        concurrency: 1,
+        autorun: false,
+      })
+    : undefined;
+  worker?.on('error', (error) => log.warn({ err: error }, 'post-sync worker error'));
+
+  async function ensureGlobalConcurrency(): Promise<void> {
+    // Stored in the queue's meta key: holds for every worker of every daemon on this Redis.
+    for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 5000)) {
+      try {
+        await queue.setGlobalConcurrency(1);
+        return;
+      } catch (error) {
+        if (closing !== undefined) return;
+        log.debug({ err: error }, 'post-sync queue: waiting for Redis');
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    queue,
+    notifyUpload(key) {
+      if (options.enabled) notifier.notify(key);
+    },
+    flush: () => notifier.flush(),
+    async report() {
+      try {
+        const [pending, runs] = await Promise.all([changes.summary(), history.list()]);
+        return { enabled: options.enabled, pending, runs };
+      } catch {
+        throw errors.queueUnavailable();
+      }
+    },
+    async start() {
+      if (worker === undefined) return;
+      await ensureGlobalConcurrency();
+      if (closing !== undefined) return;
+      void worker.run().catch((error: unknown) => log.error({ err: error }, 'post-sync worker stopped'));
+      await worker.waitUntilReady();
+      // Uploads recorded before a crash may have no job yet: arm one (a no-op when none are pending).
+      try {
+        const timing = await changes.record([], 0);
+        if (timing !== undefined) await arm(timing);
+      } catch (error) {
+        log.warn({ err: error }, 'post-sync command: checking for pending uploads failed');
+      }
+    },
+    close() {
+      closing ??= (async () => {
+        await notifier.close();
+        if (worker !== undefined) await closeWorker(worker);
+        await queue.close();
+        // A cluster connection was handed in as an instance: BullMQ leaves it open.
+        if (typeof (options.connection as Cluster).disconnect === 'function') (options.connection as Cluster).disconnect();
+      })();
+      return closing;
+    },
+  };
+
+  async function closeWorker(current: Worker<PostSyncJobData, PostSyncResult>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), options.shutdownTimeoutMs);
+    });
+    const outcome = await Promise.race([current.close().then(() => 'closed' as const), timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      // Stop the command's process group; the run then fails, and is retried with the same
+      // changes by whichever daemon is still (or again) running.
+      log.warn({ timeout_ms: options.shutdownTimeoutMs }, 'post-sync command still running at shutdown: stopping it');
+      for (const controller of running) controller.abort();
+      await current.close();
+    }
+  }
+}
+
+/** The daemon's environment without its own `SYNC4LOONG_*` settings (they may hold secrets), plus what changed. */
+function commandEnv(uploadedCount: number, keysSent: number): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith('SYNC4LOONG_')) env[name] = value;
+  }
+  env.SYNC4LOONG_UPLOADED_COUNT = String(uploadedCount);
+  env.SYNC4LOONG_KEYS_SENT = String(keysSent);
+  return env;
+}
+
+function describeFailure(result: CommandResult, timeoutMs: number): string {
+  if (result.spawnError) return `post-sync command could not start: ${result.spawnError.message}`;
+  if (result.timedOut) return `post-sync command timed out after ${Math.round(timeoutMs / 1000)} s`;
+  if (result.signal) return `post-sync command killed by ${result.signal}`;
+  return `post-sync command exited with status ${result.exitCode}`;
+}
