@@ -17,4 +17,5 @@ fi
 bash scripts/ensure-redis.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci; fi
 npx tsc -p tsconfig.json
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 exec node "dist/bench/${BENCH_ENTRY:-run}.js" "$@"

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureFixture, warmPageCache, type Fixture, type FixtureName } from './lib/fixtures.js';
 import { startServers, type BenchServers } from './lib/servers.js';
-import { projectRoot, startDaemon } from './lib/daemon.js';
+import { parseDaemonVariant, projectRoot, startDaemon, type ConfigOverrides } from './lib/daemon.js';
 import { runPeer, type PeerName } from './lib/peers.js';
 import { cpuWindow, peakRssMiB, rssMiB } from './lib/proc.js';
 import { verifyListing } from './lib/verify.js';
@@ -22,7 +22,7 @@ const { values } = parseArgs({
     only: { type: 'string', default: 'small,mixed,large,noop,huge' },
     repeat: { type: 'string', default: '3' },
     concurrency: { type: 'string' },
-    contenders: { type: 'string', default: 'daemon,rclone,rclone-16,aws-cp,sdk-32' },
+    contenders: { type: 'string' },
     seed: { type: 'string', default: '9' },
     out: { type: 'string', default: join(projectRoot, 'bench') },
     'work-dir': { type: 'string', default: join(projectRoot, 'bench', '.work') },
@@ -34,7 +34,11 @@ const repeat = Number(values.repeat);
 const seed = Number(values.seed);
 const workDir = values['work-dir'];
 const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
-const uploadContenders = values.contenders.split(',').map((s) => s.trim());
+const STANDARD = ['daemon', 'rclone', 'rclone-16', 'aws-cp', 'sdk-32'];
+/** large also runs the daemon with multipart off (one streamed PUT), to show what multipart costs on s3rver. */
+const DEFAULT_CONTENDERS: Record<string, string[]> = { large: [...STANDARD, 'daemon@s3.multipart_threshold_mb=1024'] };
+const contendersOf = (scenario: string) =>
+  values.contenders !== undefined ? values.contenders.split(',').map((s) => s.trim()) : (DEFAULT_CONTENDERS[scenario] ?? STANDARD);
 const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const runs: RunRecord[] = [];
 let bucketCounter = 0;
@@ -50,8 +54,17 @@ function rotated<T>(items: T[], by: number): T[] {
   return [...items.slice(shift), ...items.slice(0, shift)];
 }
 
-async function daemonUpload(servers: BenchServers, scenario: Scenario, fixture: Fixture, bucket: string, rep: number) {
-  const daemon = await startDaemon(servers, { bucket, concurrency, logFile: join(workDir, 'daemon.log'), workDir });
+async function daemonUpload(
+  servers: BenchServers,
+  scenario: Scenario,
+  fixture: Fixture,
+  bucket: string,
+  rep: number,
+  contender = 'daemon',
+  config: ConfigOverrides = {},
+) {
+  const daemon = await startDaemon(servers, { bucket, concurrency, config, logFile: join(workDir, 'daemon.log'), workDir });
+  const idleRssMiB = rssMiB(daemon.pid);
   const window = cpuWindow({ s3rver: servers.s3.pid, redis: servers.redis.pid, daemon: daemon.pid });
   const reply = await daemon.publish([{ from: fixture.dir, to: '/' }]);
   if (reply.status !== 200) throw new Error(`publish answered ${reply.status}: ${JSON.stringify(reply.body)}`);
@@ -59,7 +72,7 @@ async function daemonUpload(servers: BenchServers, scenario: Scenario, fixture: 
   const measured = window.stop();
   const record: RunRecord = {
     scenario,
-    contender: 'daemon',
+    contender,
     repeat: rep,
     seconds: measured.wallSeconds,
     wallSeconds: measured.wallSeconds,
@@ -67,7 +80,13 @@ async function daemonUpload(servers: BenchServers, scenario: Scenario, fixture: 
     bytes: fixture.totalBytes,
     cpu: measured.cpu,
     daemonPeakRssMiB: peakRssMiB(daemon.pid),
-    extra: { publishReplySeconds: reply.seconds, completed: done.completed, failed: done.failed, concurrency: concurrency ?? 'default' },
+    extra: {
+      idleRssMiB,
+      publishReplySeconds: reply.seconds,
+      completed: done.completed,
+      failed: done.failed,
+      concurrency: concurrency ?? 'default',
+    },
   };
   if (scenario === 'noop') {
     const completed = await daemon.queue.getJobs(['completed'], 0, -1);
@@ -106,12 +125,13 @@ async function uploadScenario(servers: BenchServers, scenario: FixtureName) {
   const fixture = await ensureFixture(workDir, scenario, seed, log);
   await warmPageCache(fixture);
   for (let rep = 1; rep <= repeat; rep++) {
-    for (const contender of rotated(uploadContenders, rep - 1)) {
+    for (const contender of rotated(contendersOf(scenario), rep - 1)) {
       const bucket = bucketName(scenario, contender);
       await servers.createBucket(bucket);
+      const variant = parseDaemonVariant(contender);
       const record =
-        contender === 'daemon'
-          ? await daemonUpload(servers, scenario, fixture, bucket, rep)
+        variant !== undefined
+          ? await daemonUpload(servers, scenario, fixture, bucket, rep, contender, variant)
           : await peerUpload(servers, scenario, fixture, bucket, contender as PeerName, rep);
       record.verification = verifyListing(fixture.files, await servers.listObjects(bucket));
       await servers.removeBucket(bucket);
@@ -168,6 +188,7 @@ async function hugeScenario(servers: BenchServers) {
     const bucket = bucketName('huge', 'daemon');
     await servers.createBucket(bucket);
     const daemon = await startDaemon(servers, { bucket, concurrency, logFile: join(workDir, 'daemon.log'), workDir, paused: true });
+    const idleRssMiB = rssMiB(daemon.pid);
     const before = await usedMemory();
     const window = cpuWindow({ s3rver: servers.s3.pid, redis: servers.redis.pid, daemon: daemon.pid });
     const reply = await daemon.publish([{ from: fixture.dir, to: '/' }]);
@@ -188,7 +209,13 @@ async function hugeScenario(servers: BenchServers) {
       bytes: fixture.totalBytes,
       cpu: measured.cpu,
       daemonPeakRssMiB: peakRssMiB(daemon.pid),
-      extra: { rssAfterMiB: rssMiB(daemon.pid), redisBytesPerFile: (after - before) / fixture.files.length, jobHashBytes, counts },
+      extra: {
+        idleRssMiB,
+        rssAfterMiB: rssMiB(daemon.pid),
+        redisBytesPerFile: (after - before) / fixture.files.length,
+        jobHashBytes,
+        counts,
+      },
     };
     runs.push(record);
     log(

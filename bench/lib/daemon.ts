@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
@@ -30,6 +30,25 @@ export interface DaemonOptions {
   workDir: string;
   /** Pause the queue before the daemon starts (its workers then never take a job). */
   paused?: boolean;
+  /** Config keys set on top of the generated ones (`{ s3: { multipart_threshold_mb: 1024 } }`). */
+  config?: ConfigOverrides;
+}
+
+export type ConfigOverrides = Record<string, Record<string, string | number | boolean>>;
+
+/** Parses `daemon@s3.multipart_threshold_mb=1024+daemon.concurrency=64` style contender names. */
+export function parseDaemonVariant(contender: string): ConfigOverrides | undefined {
+  if (contender === 'daemon') return {};
+  if (!contender.startsWith('daemon@')) return undefined;
+  const overrides: ConfigOverrides = {};
+  for (const setting of contender.slice('daemon@'.length).split('+')) {
+    const match = /^([a-z_]+)\.([a-z_]+)=(.*)$/.exec(setting);
+    if (!match) throw new Error(`bad daemon setting ${setting}: expected section.key=value`);
+    const raw = match[3]!;
+    const value = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    (overrides[match[1]!] ??= {})[match[2]!] = value;
+  }
+  return overrides;
 }
 
 export interface RunningDaemon {
@@ -44,7 +63,7 @@ export interface RunningDaemon {
   stop(): Promise<number | null>;
 }
 
-function toml(values: Record<string, Record<string, string | number | boolean>>): string {
+function toml(values: ConfigOverrides): string {
   return Object.entries(values)
     .map(
       ([section, keys]) =>
@@ -59,22 +78,21 @@ export async function startDaemon(servers: BenchServers, options: DaemonOptions)
   const prefix = `bench${randomBytes(4).toString('hex')}`;
   const httpPort = await freePort();
   const configFile = join(options.workDir, `daemon-${prefix}.toml`);
-  await writeFile(
-    configFile,
-    toml({
-      redis: { addr: `127.0.0.1:${servers.redis.port}`, key_prefix: prefix },
-      s3: {
-        endpoint: servers.s3.endpoint,
-        region: 'us-east-1',
-        bucket: options.bucket,
-        access_key: 'S3RVER',
-        secret_key: 'S3RVER',
-        request_checksum: 'when_required',
-      },
-      daemon: { log_level: 'warn', ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}) },
-      http: { addr: `127.0.0.1:${httpPort}` },
-    }),
-  );
+  const values: ConfigOverrides = {
+    redis: { addr: `127.0.0.1:${servers.redis.port}`, key_prefix: prefix },
+    s3: {
+      endpoint: servers.s3.endpoint,
+      region: 'us-east-1',
+      bucket: options.bucket,
+      access_key: 'S3RVER',
+      secret_key: 'S3RVER',
+      request_checksum: 'when_required',
+    },
+    daemon: { log_level: 'warn', ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}) },
+    http: { addr: `127.0.0.1:${httpPort}` },
+  };
+  for (const [section, keys] of Object.entries(options.config ?? {})) values[section] = { ...values[section], ...keys };
+  await writeFile(configFile, toml(values));
   const queue = new Queue(UPLOAD_QUEUE, { connection: { host: '127.0.0.1', port: servers.redis.port }, prefix });
   if (options.paused) await queue.pause();
 
@@ -144,6 +162,7 @@ export async function startDaemon(servers: BenchServers, options: DaemonOptions)
       const code = await exit;
       clearTimeout(timer);
       log.end();
+      await rm(configFile, { force: true });
       return code;
     },
   };

@@ -49,7 +49,10 @@ const CONTENDER_LABEL: Record<string, string> = {
   'sdk-32': 'bare AWS SDK script, 32 in flight',
 };
 
-const label = (contender: string) => CONTENDER_LABEL[contender] ?? contender;
+const label = (contender: string) =>
+  CONTENDER_LABEL[contender] ??
+  (contender.startsWith('daemon@') ? `sync4loong daemon with \`${contender.slice(7).replace(/\+/g, ', ')}\`` : contender);
+const isDaemon = (contender: string) => contender === 'daemon' || contender.startsWith('daemon@');
 
 /** Table of an upload scenario (small, mixed, large). */
 export function uploadTable(runs: RunRecord[], scenario: Scenario): string {
@@ -58,20 +61,21 @@ export function uploadTable(runs: RunRecord[], scenario: Scenario): string {
   const med = (contender: string) => median((groups.get(contender) ?? []).map((r) => r.seconds));
   const reference = { rclone: med('rclone'), rclone16: med('rclone-16'), sdk: med('sdk-32') };
   const lines = [
-    '| contender | time s (median) | runs | files/s | MiB/s | speed vs rclone | vs rclone 16/16 | vs bare SDK | client CPU s | s3rver CPU % of a core | redis CPU % | daemon peak RSS MiB | verified |',
+    '| contender | time s (median) | runs | files/s | MiB/s | speed vs rclone | vs rclone 16/16 | vs bare SDK | client CPU s | s3rver CPU % of a core | redis CPU % | daemon peak RSS MiB (idle) | verified |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const [contender, list] of groups) {
     const seconds = med(contender);
     const first = list[0]!;
-    const clientCpu = median(list.map((r) => (contender === 'daemon' ? r.cpu.daemon?.seconds : r.cpu.children?.seconds) ?? NaN));
-    const rss = contender === 'daemon' ? median(list.map((r) => r.daemonPeakRssMiB ?? NaN)) : undefined;
+    const clientCpu = median(list.map((r) => (isDaemon(contender) ? r.cpu.daemon?.seconds : r.cpu.children?.seconds) ?? NaN));
+    const rss = isDaemon(contender) ? median(list.map((r) => r.daemonPeakRssMiB ?? NaN)) : undefined;
+    const idle = median(list.map((r) => (r.extra?.idleRssMiB as number | undefined) ?? NaN));
     const verified = list.every((r) => r.verification?.ok) ? 'yes' : `**NO** (${list.filter((r) => !r.verification?.ok).length} bad)`;
     lines.push(
       `| ${label(contender)} | ${fmt(seconds)} | ${list.length} | ${fmt(first.files / seconds, 0)} | ${fmt(first.bytes / MiB / seconds, 1)} | ` +
         `${fmt(reference.rclone / seconds)}x | ${fmt(reference.rclone16 / seconds)}x | ${fmt(reference.sdk / seconds)}x | ` +
         `${fmt(clientCpu)} | ${fmt(median(list.map((r) => r.cpu.s3rver?.percentOfCore ?? NaN)), 0)} | ` +
-        `${fmt(median(list.map((r) => r.cpu.redis?.percentOfCore ?? NaN)), 0)} | ${rss === undefined ? '–' : fmt(rss, 0)} | ${verified} |`,
+        `${fmt(median(list.map((r) => r.cpu.redis?.percentOfCore ?? NaN)), 0)} | ${rss === undefined ? '–' : `${fmt(rss, 0)} (${fmt(idle, 0)})`} | ${verified} |`,
     );
   }
   return lines.join('\n');
@@ -113,6 +117,10 @@ export function hugeTable(runs: RunRecord[]): string {
     )} | |`,
     `| daemon peak RSS (VmHWM), MiB | ${fmt(
       m((r) => r.daemonPeakRssMiB),
+      0,
+    )} | |`,
+    `| daemon RSS idle before the publish, MiB | ${fmt(
+      m((r) => r.extra?.idleRssMiB as number),
       0,
     )} | |`,
     `| daemon RSS after the reply, MiB | ${fmt(
