@@ -42,7 +42,7 @@ export function parseDaemonVariant(contender: string): ConfigOverrides | undefin
   if (!contender.startsWith('daemon@')) return undefined;
   const overrides: ConfigOverrides = {};
   for (const setting of contender.slice('daemon@'.length).split('+')) {
-    const match = /^([a-z_]+)\.([a-z_]+)=(.*)$/.exec(setting);
+    const match = /^([a-z0-9_]+)\.([a-z0-9_]+)=(.*)$/.exec(setting);
     if (!match) throw new Error(`bad daemon setting ${setting}: expected section.key=value`);
     const raw = match[3]!;
     const value = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
