@@ -19,10 +19,10 @@ import {
   type FileSyncResult,
 } from './queue/index.js';
 import { createStorage, type Storage } from './storage/index.js';
-import { createExistenceRecorder } from './check/index.js';
+import { createExistenceChecker, createExistenceRecorder } from './check/index.js';
 import { createPublisher } from './publish/index.js';
 import { createFileSync, createUploadWorker, type UploadWorker } from './sync/index.js';
-import { createHttpServer, registerHealthRoutes, registerPublishRoutes } from './http/index.js';
+import { createHttpServer, registerCheckRoutes, registerHealthRoutes, registerPublishRoutes } from './http/index.js';
 
 export interface AppOptions {
   /** Logger to use (defaults to logfmt on stdout at the configured level). */
@@ -64,7 +64,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   // Request paths get their own fail-fast connection; workers get BullMQ's own.
   const apiRedis: Redis = createFailFastRedis(config.redis, 'sync4loong-api');
   const workerRedis: Redis = createFailFastRedis(config.redis, 'sync4loong-worker-cache');
-  for (const client of [apiRedis, workerRedis]) {
+  // `/check` reads on its own connection; a hung Redis costs it 1 s, then it asks S3.
+  const checkRedis: Redis = createFailFastRedis(config.redis, 'sync4loong-check', { commandTimeout: 1000 });
+  for (const client of [apiRedis, workerRedis, checkRedis]) {
     client.on('error', (error: Error) => log.debug({ err: error }, 'redis connection error'));
   }
 
@@ -82,7 +84,23 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     { maxItems: config.publish.max_items, jobOptions: uploadJobOptions(config.publish) },
   );
 
-  const recorder = createExistenceRecorder({ redis: workerRedis, log }, { prefix, bucketId: bucketId(config), positiveTtlSeconds: 0 });
+  const recorder = createExistenceRecorder(
+    { redis: workerRedis, log },
+    { prefix, bucketId: bucketId(config), positiveTtlSeconds: config.cache.positive_ttl_seconds },
+  );
+  const checker = createExistenceChecker(
+    { redis: checkRedis, storage, log, metrics: metrics.check },
+    {
+      prefix,
+      bucketId: bucketId(config),
+      allowedPrefixes: config.cache.allowed_prefixes,
+      positiveTtlSeconds: config.cache.positive_ttl_seconds,
+      negativeTtlSeconds: config.cache.negative_ttl_seconds,
+      maxConcurrentHeads: config.cache.max_concurrent_s3_checks,
+      headTimeoutMs: config.cache.s3_timeout_seconds * 1000,
+      maxBatchKeys: config.cache.max_batch_keys,
+    },
+  );
   const fileSync = createFileSync({ storage, cache: recorder, log, metrics: metrics.sync });
   const worker: UploadWorker = createUploadWorker(
     { fileSync, log, metrics: metrics.sync },
@@ -97,6 +115,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const http = createHttpServer({ log }, { bodyLimit: config.http.body_limit_bytes });
   registerPublishRoutes(http, { publisher });
+  registerCheckRoutes(http, { checker });
   registerHealthRoutes(http, {
     probes: [
       { name: 'redis', check: async () => void (await apiRedis.ping()) },
@@ -128,8 +147,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     close() {
       closing ??= (async () => {
         await http.close();
+        checker.close();
         await worker.close();
         await uploads.close();
+        await closeRedis(checkRedis);
         await closeRedis(workerRedis);
         await closeRedis(apiRedis);
         storage.close();

@@ -33,4 +33,9 @@ export const errors = {
   bodyTooLarge: declare('BODY_TOO_LARGE', 413, (limit: number) => `request body larger than ${limit} bytes`),
   queueUnavailable: declare('QUEUE_UNAVAILABLE', 503, () => 'queue unavailable: Redis is not reachable, try again later'),
   storageUnavailable: declare('STORAGE_UNAVAILABLE', 503, (detail: string) => `storage unavailable: ${detail}`),
+  invalidKey: declare('INVALID_KEY', 400, (problem: string) => problem),
+  keyNotAllowed: (allowedPrefixes: readonly string[]) =>
+    new AppError('KEY_NOT_ALLOWED', 400, 'key not allowed: must start with allowed prefix', { allowed_prefixes: [...allowedPrefixes] }),
+  tooManyKeys: declare('TOO_MANY_KEYS', 400, (max: number) => `too many keys: at most ${max} per request`),
+  cacheUnavailable: declare('CACHE_UNAVAILABLE', 503, () => 'cache unavailable: Redis is not reachable, try again later'),
 } as const;

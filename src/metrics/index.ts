@@ -1,10 +1,12 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SyncMetrics } from '../sync/metrics.js';
+import type { CheckMetrics } from '../check/metrics.js';
 
 /** The daemon's Prometheus registry (its own, never the global one) and the metrics it holds. */
 export interface Metrics {
   registry: Registry;
   sync: SyncMetrics;
+  check: CheckMetrics;
 }
 
 export function createMetrics(): Metrics {
@@ -23,8 +25,10 @@ export function createMetrics(): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
+  const check = createCheckMetrics(registry);
   return {
     registry,
+    check,
     sync: {
       uploaded(size, durationMs) {
         files.inc({ outcome: 'uploaded' });
@@ -38,5 +42,31 @@ export function createMetrics(): Metrics {
         files.inc({ outcome: 'failed' });
       },
     },
+  };
+}
+
+function createCheckMetrics(registry: Registry): CheckMetrics {
+  const hits = new Counter({
+    name: 'sync4loong_check_cache_hits_total',
+    help: '/check answers served from the Redis cache.',
+    registers: [registry],
+  });
+  const misses = new Counter({
+    name: 'sync4loong_check_cache_misses_total',
+    help: '/check lookups that found no cache entry (or Redis unreachable) and asked S3.',
+    registers: [registry],
+  });
+  const heads = new Counter({
+    name: 'sync4loong_check_s3_heads_total',
+    help: 'S3 HEAD requests made by /check, by outcome (found, missing, error).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  // Children resolved once: the hit path then skips the label lookup.
+  const byOutcome = { found: heads.labels('found'), missing: heads.labels('missing'), error: heads.labels('error') };
+  return {
+    hit: () => hits.inc(),
+    miss: () => misses.inc(),
+    head: (outcome) => byOutcome[outcome].inc(),
   };
 }

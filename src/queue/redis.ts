@@ -27,9 +27,10 @@ export function workerConnectionOptions(redis: Config['redis']): RedisOptions {
 
 /**
  * A connection for request paths: fails fast while Redis is unreachable (no offline
- * queue), so an HTTP request answers 503 or falls back instead of hanging.
+ * queue), so an HTTP request answers 503 or falls back instead of hanging. `extra` adds
+ * options (a `commandTimeout` for a connection that must not wait on a hung server).
  */
-export function createFailFastRedis(redis: Config['redis'], name: string): Redis {
+export function createFailFastRedis(redis: Config['redis'], name: string, extra: RedisOptions = {}): Redis {
   return new Redis({
     ...redisConnectionOptions(redis),
     connectionName: name,
@@ -37,6 +38,7 @@ export function createFailFastRedis(redis: Config['redis'], name: string): Redis
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
     lazyConnect: false,
+    ...extra,
   });
 }
 
