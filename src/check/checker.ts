@@ -120,7 +120,7 @@ export function createExistenceChecker(
     async checkMany(body) {
       const keys = (body as { keys?: unknown } | null)?.keys;
       if (typeof body !== 'object' || body === null || Array.isArray(body) || !Array.isArray(keys)) {
-        throw errors.badRequest('request body must be a JSON object {"keys": ["store/...", ...]}');
+        throw errors.badRequest('request body must be a JSON object {"keys": [...]}');
       }
       if (keys.length > options.maxBatchKeys) throw errors.tooManyKeys(options.maxBatchKeys);
       if (!keys.every((key) => typeof key === 'string')) throw errors.badRequest("'keys' must be an array of strings");

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { ExistenceChecker } from '../../check/index.js';
 
 // Reply schemas: Fastify serialises with them (fast-json-stringify), in the seed's field order.
@@ -24,10 +24,12 @@ const queryKey = (request: FastifyRequest) => (request.query as { key?: unknown 
  */
 export function registerCheckRoutes(app: FastifyInstance, deps: { checker: ExistenceChecker }): void {
   const { checker } = deps;
-  const schema = { response: { 200: answerSchema } };
-  app.get('/check', { schema }, (request) => checker.check(queryKey(request)));
+  // The hot path: no per-request child logger (these handlers never log through
+  // `request.log`), and a reply schema for serialisation.
+  const hot = { schema: { response: { 200: answerSchema } }, childLoggerFactory: (logger: FastifyBaseLogger) => logger };
+  app.get('/check', hot, (request) => checker.check(queryKey(request)));
   // An empty path key (`/check/?key=...`) falls back to the query, as upstream did.
-  app.get('/check/*', { schema }, (request) => checker.check(pathKey(request) || queryKey(request)));
+  app.get('/check/*', hot, (request) => checker.check(pathKey(request) || queryKey(request)));
   app.post('/check', { schema: { response: { 200: batchSchema } } }, async (request) => ({
     results: await checker.checkMany(request.body),
   }));
