@@ -56,6 +56,8 @@ describe('clearing the /check cache', () => {
         error: 'key not allowed: must start with allowed prefix',
         allowed_prefixes: ['store/'],
       });
+      const emptyKey = await stack.del('/cache/');
+      assert.deepEqual([emptyKey.status, emptyKey.body.error], [400, 's3 key is required'], 'an empty key never clears everything');
       const wrongMethod = await request(stack.daemon.url, 'POST', '/cache/store/x');
       assert.equal(wrongMethod.status, 404);
     } finally {

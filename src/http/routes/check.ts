@@ -49,7 +49,12 @@ export function registerCheckRoutes(app: FastifyInstance, deps: { checker: Exist
       method: [...method],
       url,
       config,
-      handler: (request) => (queryKey(request) === undefined ? clearAll() : clearOne(queryKey(request))),
+      // `DELETE /cache/` (an empty key, as from a client's unset variable) must not
+      // clear everything; upstream's `/clear-cache/` did, and still does.
+      handler: (request) =>
+        queryKey(request) === undefined && (seedErrorShape || !request.url.split('?')[0]!.endsWith('/'))
+          ? clearAll()
+          : clearOne(queryKey(request)),
     });
     app.route({ method: [...method], url: `${url}/*`, config, handler: (request) => clearOne(pathKey(request) || queryKey(request)) });
   }
