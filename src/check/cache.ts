@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../log/index.js';
 import { cacheKey, type CacheEntry, type CacheKeyOptions } from './recorder.js';
 
@@ -49,7 +49,7 @@ function parseEntry(raw: string): CacheEntry | null {
   }
 }
 
-export function createEntryCache(deps: { redis: Redis; log: Logger }, options: EntryCacheOptions): EntryCache {
+export function createEntryCache(deps: { redis: Redis | Cluster; log: Logger }, options: EntryCacheOptions): EntryCache {
   const { redis, log } = deps;
   const scanCount = options.scanCount ?? 1000;
   const keyOf = (key: string) => cacheKey(options, key);
@@ -107,13 +107,18 @@ export function createEntryCache(deps: { redis: Redis; log: Logger }, options: E
 
     async clear() {
       const pattern = `${globLiteral(keyOf(''))}*`;
-      let cursor = '0';
+      // SCAN walks one server: on a cluster, walk every master (a hash-tagged key prefix
+      // keeps each page's keys in one slot, so one UNLINK per page stays valid).
+      const servers: Redis[] = 'isCluster' in redis && redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis];
       let removed = 0;
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', scanCount);
-        cursor = next;
-        if (keys.length > 0) removed += await redis.unlink(...keys);
-      } while (cursor !== '0');
+      for (const server of servers) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', scanCount);
+          cursor = next;
+          if (keys.length > 0) removed += await server.unlink(...keys);
+        } while (cursor !== '0');
+      }
       return removed;
     },
   };

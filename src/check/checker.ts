@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../log/index.js';
 import { errors } from '../errors.js';
 import type { Storage } from '../storage/index.js';
@@ -57,7 +57,7 @@ function answerOf(key: string, entry: CacheEntry, cached: boolean): CheckAnswer 
  * S3 down: 503, never a made-up "missing".
  */
 export function createExistenceChecker(
-  deps: { redis: Redis; storage: Pick<Storage, 'head'>; log: Logger; metrics: CheckMetrics },
+  deps: { redis: Redis | Cluster; storage: Pick<Storage, 'head'>; log: Logger; metrics: CheckMetrics },
   options: ExistenceCheckerOptions,
 ): ExistenceChecker {
   const { metrics } = deps;
@@ -159,11 +159,15 @@ export function createExistenceChecker(
 
     async forget(key) {
       const valid = validKey(key);
-      return ensureCache(() => cache.remove(valid));
+      const removed = await ensureCache(() => cache.remove(valid));
+      deps.log.info({ s3_key: valid, removed }, 'cache entry cleared');
+      return removed;
     },
 
     async forgetAll() {
-      return ensureCache(() => cache.clear());
+      const removed = await ensureCache(() => cache.clear());
+      deps.log.info({ removed }, 'cache cleared');
+      return removed;
     },
 
     close: () => heads.close(),
