@@ -19,12 +19,13 @@ import {
   type FileSyncResult,
 } from './queue/index.js';
 import { createStorage, instrumentStorage, type Storage } from './storage/index.js';
-import { createExistenceRecorder } from './check/index.js';
+import { createExistenceChecker, createExistenceRecorder } from './check/index.js';
 import { createPublisher, createRootPolicy } from './publish/index.js';
 import { createFileSync, createOutageGate, createUploadWorker, type UploadWorker } from './sync/index.js';
 import {
   createHttpServer,
   registerAuth,
+  registerCheckRoutes,
   registerHealthRoutes,
   registerHooksRoutes,
   registerMetricsRoute,
@@ -77,7 +78,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   // Request paths get their own fail-fast connection; workers get BullMQ's own.
   const apiRedis: RedisClient = createFailFastRedis(config.redis, 'sync4loong-api');
   const workerRedis: RedisClient = createFailFastRedis(config.redis, 'sync4loong-worker-cache');
-  for (const client of [apiRedis, workerRedis]) {
+  // `/check` reads on its own connection: a hung Redis costs a check 1 s, then it asks S3;
+  // auto-pipelining sends the GETs of concurrent checks in one write (fewer syscalls under load).
+  const checkRedis: RedisClient = createFailFastRedis(config.redis, 'sync4loong-check', {
+    commandTimeout: 1000,
+    enableAutoPipelining: true,
+  });
+  for (const client of [apiRedis, workerRedis, checkRedis]) {
     client.on('error', (error: Error) => log.debug({ err: error }, 'redis connection error'));
   }
 
@@ -96,7 +103,23 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     { maxItems: config.publish.max_items, jobOptions: uploadJobOptions(config.publish), roots },
   );
 
-  const recorder = createExistenceRecorder({ redis: workerRedis, log }, { prefix, bucketId: bucketId(config), positiveTtlSeconds: 0 });
+  const recorder = createExistenceRecorder(
+    { redis: workerRedis, log },
+    { prefix, bucketId: bucketId(config), positiveTtlSeconds: config.cache.positive_ttl_seconds },
+  );
+  const checker = createExistenceChecker(
+    { redis: checkRedis, storage, log, metrics: metrics.check },
+    {
+      prefix,
+      bucketId: bucketId(config),
+      allowedPrefixes: config.cache.allowed_prefixes,
+      positiveTtlSeconds: config.cache.positive_ttl_seconds,
+      negativeTtlSeconds: config.cache.negative_ttl_seconds,
+      maxConcurrentHeads: config.cache.max_concurrent_s3_checks,
+      headTimeoutMs: config.cache.s3_timeout_seconds * 1000,
+      maxBatchKeys: config.cache.max_batch_keys,
+    },
+  );
   const hooks = createPostSync(
     { redis: workerRedis, log, metrics: metrics.hooks },
     { ...postSyncOptions(config), connection: workerConnection(config.redis) },
@@ -130,6 +153,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
   registerPublishRoutes(http, { publisher });
   registerHooksRoutes(http, { hooks });
+  registerCheckRoutes(http, { checker });
   registerHealthRoutes(http, {
     probes: [
       {
@@ -176,9 +200,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     close() {
       closing ??= (async () => {
         await http.close();
+        checker.close();
         await worker.close();
         await hooks.close();
         await uploads.close();
+        await closeRedis(checkRedis);
         await closeRedis(workerRedis);
         await closeRedis(apiRedis);
         storage.close();

@@ -39,4 +39,9 @@ export const errors = {
   queueUnavailable: declare('QUEUE_UNAVAILABLE', 503, () => 'queue unavailable: Redis is not reachable, try again later'),
   readOnlyMode: declare('READ_ONLY_MODE', 403, () => 'the queue UI is read-only (asynqmon.read_only_mode): write actions are refused'),
   storageUnavailable: declare('STORAGE_UNAVAILABLE', 503, (detail: string) => `storage unavailable: ${detail}`),
+  invalidKey: declare('INVALID_KEY', 400, (problem: string) => problem),
+  keyNotAllowed: (allowedPrefixes: readonly string[]) =>
+    new AppError('KEY_NOT_ALLOWED', 400, 'key not allowed: must start with allowed prefix', { allowed_prefixes: [...allowedPrefixes] }),
+  tooManyKeys: declare('TOO_MANY_KEYS', 400, (max: number) => `too many keys: at most ${max} per request`),
+  cacheUnavailable: declare('CACHE_UNAVAILABLE', 503, () => 'cache unavailable: Redis is not reachable, try again later'),
 } as const;

@@ -220,6 +220,28 @@ export const cacheSchema = z.object({
     .min(1)
     .default(['store/'])
     .describe('Key prefixes `/check` answers for; other keys are refused.'),
+  positive_ttl_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      '(new) How long an "exists" entry stays cached, in seconds; 0 keeps it forever (the Go daemon). Set it for buckets that are garbage-collected.',
+    ),
+  negative_ttl_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .default(60)
+    .describe(
+      '(new) How long a "does not exist" entry stays cached, in seconds; 0 disables negative caching. The Go daemon kept them forever.',
+    ),
+  s3_timeout_seconds: z
+    .number()
+    .positive()
+    .default(5)
+    .describe('(new) A `/check` that needs S3 gives up after this many seconds (waiting for a HEAD slot included) and answers 503.'),
+  max_batch_keys: z.number().int().min(1).max(100_000).default(1000).describe('(new) Most keys accepted in one `POST /check`.'),
 });
 
 export const asynqmonSchema = z.object({

@@ -6,3 +6,4 @@ export { registerMetricsRoute } from './routes/metrics.js';
 export { registerStatsRoute } from './routes/stats.js';
 export { registerQueueUi, type QueueUiDeps, type QueueUiOptions } from './queue-ui.js';
 export { registerHooksRoutes } from './routes/hooks.js';
+export { registerCheckRoutes } from './routes/check.js';

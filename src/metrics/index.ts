@@ -10,6 +10,7 @@ export { QUEUE_JOB_STATES, type JobCountSource, type QueueJobState } from './que
 export type { ThroughputWindow, ThroughputTotals } from './throughput.js';
 // ---- end monitoring (issue 6): imports ----
 import type { HookMetrics } from '../hooks/metrics.js';
+import type { CheckMetrics } from '../check/metrics.js';
 
 /** The daemon's Prometheus registry (its own, never the global one) and the metrics it holds. */
 export interface Metrics {
@@ -27,6 +28,7 @@ export interface Metrics {
   watchQueues(queues: readonly JobCountSource[], onError?: (error: unknown) => void): void;
   // ---- end monitoring (issue 6): interface ----
   hooks: HookMetrics;
+  check: CheckMetrics;
 }
 
 export function createMetrics(): Metrics {
@@ -60,6 +62,7 @@ export function createMetrics(): Metrics {
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const check = createCheckMetrics(registry);
   return {
     registry,
     hooks: {
@@ -67,6 +70,7 @@ export function createMetrics(): Metrics {
         hookRuns.inc({ outcome });
       },
     },
+    check,
     sync: {
       uploaded(size, durationMs) {
         files.inc({ outcome: 'uploaded' });
@@ -91,5 +95,31 @@ export function createMetrics(): Metrics {
       onQueueError = onError;
     },
     // ---- end monitoring (issue 6): members ----
+  };
+}
+
+function createCheckMetrics(registry: Registry): CheckMetrics {
+  const hits = new Counter({
+    name: 'sync4loong_check_cache_hits_total',
+    help: '/check answers served from the Redis cache.',
+    registers: [registry],
+  });
+  const misses = new Counter({
+    name: 'sync4loong_check_cache_misses_total',
+    help: '/check lookups that found no cache entry (or Redis unreachable) and asked S3.',
+    registers: [registry],
+  });
+  const heads = new Counter({
+    name: 'sync4loong_check_s3_heads_total',
+    help: 'S3 HEAD requests made by /check, by outcome (found, missing, error).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  // Children resolved once: the hit path then skips the label lookup.
+  const byOutcome = { found: heads.labels('found'), missing: heads.labels('missing'), error: heads.labels('error') };
+  return {
+    hit: () => hits.inc(),
+    miss: () => misses.inc(),
+    head: (outcome) => byOutcome[outcome].inc(),
   };
 }

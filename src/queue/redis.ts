@@ -71,9 +71,10 @@ export function workerConnection(redis: Config['redis']): RedisOptions | Cluster
 
 /**
  * A connection for request paths: fails fast while Redis is unreachable (no offline
- * queue), so an HTTP request answers 503 or falls back instead of hanging.
+ * queue), so an HTTP request answers 503 or falls back instead of hanging. `extra` adds
+ * options (a `commandTimeout` for a connection that must not wait on a hung server).
  */
-export function createFailFastRedis(redis: Config['redis'], name: string): RedisClient {
+export function createFailFastRedis(redis: Config['redis'], name: string, extra: RedisOptions = {}): RedisClient {
   const options: RedisOptions = {
     ...redisConnectionOptions(redis),
     connectionName: name,
@@ -81,6 +82,7 @@ export function createFailFastRedis(redis: Config['redis'], name: string): Redis
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
     lazyConnect: false,
+    ...extra,
   };
   if (redis.cluster_nodes.length === 0) return new Redis(options);
   return new Cluster(redis.cluster_nodes.map(splitHostPort), { ...clusterOptions(redis, options), enableOfflineQueue: false });
