@@ -160,6 +160,47 @@ describe('hostile input', () => {
     assert.ok(attempts.length >= 20);
   });
 
+  const badKey = fc.oneof(
+    fc.constantFrom('', '/store/a', 'store/../etc/passwd', 'store//a', 'store/a\\b', 'store/\u0000', 'store/\n', 'other/a', '..', 'store/..'),
+    fc.string({ maxLength: 40 }).map((tail) => `store/${tail}/../x`),
+    fc.string({ minLength: 1, maxLength: 40 }).map((tail) => `store/${'y'.repeat(1025)}${tail}`),
+    fc.string({ maxLength: 40 }).map((tail) => `nope/${tail}`),
+  );
+
+  it('answers 4xx JSON to hostile keys on /check, POST /check and the cache endpoints', async () => {
+    await fc.assert(
+      fc.asyncProperty(badKey, fc.constantFrom('path', 'query', 'delete', 'clear'), async (key, where) => {
+        const encoded = encodeURIComponent(key);
+        const attempt: Attempt =
+          where === 'path'
+            ? { method: 'GET', path: `/check/${encoded}` }
+            : where === 'query'
+              ? { method: 'GET', path: `/check?key=${encoded}` }
+              : where === 'delete'
+                ? { method: 'DELETE', path: `/cache/${encoded}` }
+                : { method: 'POST', path: `/clear-cache?key=${encoded}` };
+        if (key === '' && where !== 'query') return; // an empty path key means "everything" on the upstream clear route
+        assertClientError(attempt, await send(attempt));
+      }),
+      { numRuns: 120 },
+    );
+    const bodies: unknown[] = [{}, { keys: 'store/a' }, { keys: [1, 2] }, { keys: Array.from({ length: 1001 }, () => 'store/a') }, [], 'x', null];
+    for (const body of bodies) {
+      const attempt = { method: 'POST', path: '/check', body: JSON.stringify(body), contentType: 'application/json' };
+      assertClientError(attempt, await send(attempt));
+    }
+    for (const [method, path] of [
+      ['POST', '/hooks/runs'],
+      ['DELETE', '/hooks/runs'],
+      ['POST', '/metrics'],
+      ['PUT', '/stats'],
+      ['PUT', '/check/store/a'],
+      ['PATCH', '/cache'],
+    ] as const) {
+      assertClientError({ method, path }, await send({ method, path }));
+    }
+  });
+
   it('stays ready, and nothing from outside the allowed roots reached the bucket', async () => {
     const ready = await send({ method: 'GET', path: '/readyz' });
     assert.equal(ready.status, 200);
@@ -167,6 +208,6 @@ describe('hostile input', () => {
     for (const key of await listKeys(s3, bucket)) {
       assert.notEqual((await getObject(s3, bucket, key)).body.toString(), SECRET, `${key} holds an outside file`);
     }
-    assert.ok(tried >= 220, `tried ${tried} requests`);
+    assert.ok(tried >= 350, `tried ${tried} requests`);
   });
 });
