@@ -4,7 +4,7 @@
  */
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { Config } from './config/index.js';
 import { secretValues } from './config/index.js';
 import { createLogger, type Logger } from './log/index.js';
@@ -20,9 +20,10 @@ import {
 } from './queue/index.js';
 import { createStorage, type Storage } from './storage/index.js';
 import { createExistenceRecorder } from './check/index.js';
-import { createPublisher, createRootPolicy } from './publish/index.js';
+import { createIdempotentPublisher, createPublisher, createRootPolicy } from './publish/index.js';
+import { createBatchStore, createBatchTracker } from './batches/index.js';
 import { createFileSync, createOutageGate, createUploadWorker, type UploadWorker } from './sync/index.js';
-import { createHttpServer, registerAuth, registerHealthRoutes, registerPublishRoutes } from './http/index.js';
+import { createHttpServer, registerAuth, registerBatchRoutes, registerHealthRoutes, registerPublishRoutes } from './http/index.js';
 
 export interface AppOptions {
   /** Logger to use (defaults to logfmt on stdout at the configured level). */
@@ -64,7 +65,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   // Request paths get their own fail-fast connection; workers get BullMQ's own.
   const apiRedis: Redis = createFailFastRedis(config.redis, 'sync4loong-api');
   const workerRedis: Redis = createFailFastRedis(config.redis, 'sync4loong-worker-cache');
-  for (const client of [apiRedis, workerRedis]) {
+  // Batch bookkeeping of the workers waits out a Redis outage, as BullMQ itself does.
+  const batchRedis = new Redis({ ...workerConnectionOptions(config.redis), connectionName: 'sync4loong-worker-batches' });
+  for (const client of [apiRedis, workerRedis, batchRedis]) {
     client.on('error', (error: Error) => log.debug({ err: error }, 'redis connection error'));
   }
 
@@ -72,22 +75,44 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   uploads.on('error', (error) => log.debug({ err: error }, 'queue error'));
 
   const roots = createRootPolicy(config.publish.allowed_roots);
+  const batchOptions = { prefix, ttlSeconds: Math.round(config.publish.batch_ttl_hours * 3600) };
+  const apiBatches = createBatchStore({ redis: apiRedis }, batchOptions);
   const publisher = createPublisher(
     {
       sink: {
         isReady: () => apiRedis.status === 'ready',
         addBulk: (jobs) => uploads.addBulk(jobs),
       },
+      batches: apiBatches,
       log,
     },
-    { maxItems: config.publish.max_items, jobOptions: uploadJobOptions(config.publish), roots },
+    { maxItems: config.publish.max_items, jobOptions: uploadJobOptions(config.publish), roots, orderNix: config.nix.order_narinfo },
   );
+  const idempotentPublisher = createIdempotentPublisher(
+    { publisher, redis: apiRedis, log },
+    { prefix, ttlSeconds: Math.round(config.publish.idempotency_hours * 3600) },
+  );
+  const batchTracker = createBatchTracker({
+    store: createBatchStore({ redis: batchRedis }, batchOptions),
+    log,
+    // Moves a job waiting in the delayed set to the wait list; false while it is still active.
+    wake: async (jobId) => {
+      const job = await uploads.getJob(jobId);
+      if (job === undefined) return true;
+      const state = await job.getState();
+      if (state === 'delayed') await job.promote();
+      return state !== 'active';
+    },
+  });
 
   const recorder = createExistenceRecorder({ redis: workerRedis, log }, { prefix, bucketId: bucketId(config), positiveTtlSeconds: 0 });
-  const fileSync = createFileSync({ storage, cache: recorder, log, metrics: metrics.sync }, { compare: config.publish.compare, roots });
+  const fileSync = createFileSync(
+    { storage, cache: recorder, log, metrics: metrics.sync },
+    { compare: config.publish.compare, roots, validateNarinfo: config.nix.validate_narinfo },
+  );
   const outage = createOutageGate({ ping: (signal) => storage.ping(signal), log }, { probeIntervalMs: 2000 });
   const worker: UploadWorker = createUploadWorker(
-    { fileSync, log, metrics: metrics.sync, outage },
+    { fileSync, log, metrics: metrics.sync, outage, batches: batchTracker },
     {
       connection: workerConnectionOptions(config.redis),
       prefix,
@@ -105,7 +130,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     publicCheck: () => config.http.public_check,
     uiPrefix: config.asynqmon.root_path,
   });
-  registerPublishRoutes(http, { publisher });
+  registerPublishRoutes(http, { publisher: idempotentPublisher });
+  registerBatchRoutes(http, { batches: apiBatches });
   registerHealthRoutes(http, {
     probes: [
       { name: 'redis', check: async () => void (await apiRedis.ping()) },
@@ -141,6 +167,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         await http.close();
         await worker.close();
         await uploads.close();
+        await closeRedis(batchRedis);
         await closeRedis(workerRedis);
         await closeRedis(apiRedis);
         storage.close();

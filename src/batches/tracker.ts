@@ -1,0 +1,98 @@
+import type { Logger } from '../log/index.js';
+import type { FileSyncJobData } from '../queue/index.js';
+import type { BatchStore, JobOrder, OutcomeClass } from './store.js';
+import { isBatchId } from './ids.js';
+
+export type OrderingDecision = { action: 'proceed' } | { action: 'wait'; delayMs: number } | { action: 'fail'; reason: string };
+
+/** What the upload worker needs to keep batches exact and ordered. */
+export interface BatchTracker {
+  /** Marks the job's batch as running (once per batch and process). */
+  started(data: FileSyncJobData): Promise<void>;
+  /** Whether a job ordered after something else may run now. */
+  decide(data: FileSyncJobData, jobId: string, ageMs: number): Promise<OrderingDecision>;
+  /** Records a job's final outcome (idempotent) and wakes the jobs that were waiting on it. */
+  record(data: FileSyncJobData, jobId: string, outcome: OutcomeClass, reason?: string): Promise<void>;
+}
+
+export interface BatchTrackerOptions {
+  /** Shortest re-check delay of a waiting job. */
+  minWaitMs?: number;
+  /** Longest re-check delay: waiting jobs are woken when what they wait for is done, this is the safety net. */
+  maxWaitMs?: number;
+}
+
+export function orderOf(data: FileSyncJobData): JobOrder {
+  if (data.wait_for_key !== undefined) return 'after';
+  return data.wait_for_batch === true ? 'last' : 'none';
+}
+
+/**
+ * The worker's view of batches. `wake(jobId)` moves a delayed job to the wait list; it
+ * answers false while the job is still active (it registered as a waiter and has not
+ * moved itself to delayed yet), and is then tried again shortly.
+ */
+export function createBatchTracker(
+  deps: { store: BatchStore; wake: (jobId: string) => Promise<boolean>; log: Logger },
+  options: BatchTrackerOptions = {},
+): BatchTracker {
+  const minWaitMs = options.minWaitMs ?? 250;
+  const maxWaitMs = options.maxWaitMs ?? 30_000;
+  const { store, log } = deps;
+  // Batches this process already marked running; cleared when large (marking is idempotent).
+  const started = new Set<string>();
+
+  async function wakeWithRetry(jobId: string): Promise<void> {
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      try {
+        if (await deps.wake(jobId)) return;
+      } catch (error) {
+        log.debug({ err: error, job_id: jobId }, 'waking a waiting job failed');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
+    }
+  }
+
+  return {
+    async started(data) {
+      if (data.batch_id === undefined || started.has(data.batch_id)) return;
+      if (started.size >= 1000) started.clear();
+      started.add(data.batch_id);
+      await store.markStarted(data.batch_id);
+    },
+
+    async decide(data, jobId, ageMs) {
+      const order = orderOf(data);
+      if (data.batch_id === undefined || order === 'none') return { action: 'proceed' };
+      const key = data.wait_for_key ?? '';
+      const answer = await store.gate(data.batch_id, { jobId, order, key });
+      switch (answer) {
+        case 'proceed':
+          return { action: 'proceed' };
+        case 'wait':
+          // Re-check sooner while young; a job waiting long for a large NAR costs little.
+          return { action: 'wait', delayMs: Math.round(Math.min(maxWaitMs, Math.max(minWaitMs, ageMs / 2))) };
+        case 'failed':
+          return { action: 'fail', reason: `NAR failed: ${key}` };
+        case 'missing':
+          return { action: 'fail', reason: `NAR was not uploaded by this batch: ${key}` };
+        default:
+          if (order === 'last') {
+            log.warn({ s3_key: data.s3_key, batch_id: data.batch_id }, 'batch expired: uploading without waiting for it');
+            return { action: 'proceed' };
+          }
+          return { action: 'fail', reason: `batch ${data.batch_id} expired before NAR ${key} was confirmed` };
+      }
+    },
+
+    async record(data, jobId, outcome, reason) {
+      // Jobs from elsewhere (the UI, an older publisher) belong to no batch; damaged ones cannot be placed.
+      if (!isBatchId(data?.batch_id) || typeof data.s3_key !== 'string') return;
+      const itemIndex = Number.isInteger(data.item_index) && data.item_index! >= 0 ? data.item_index! : 0;
+      const entry = { jobId, itemIndex, key: data.s3_key, order: orderOf(data), outcome, reason };
+      const wake = await store.record(data.batch_id, entry);
+      if (wake.length > 0) await Promise.all(wake.map(wakeWithRetry));
+    },
+  };
+}
