@@ -21,6 +21,9 @@ export interface LoggedRequest {
   startSeq: number;
   /** Position when its reply was complete (undefined while in flight). */
   endSeq?: number;
+  /** `performance.now()` at arrival and at completion. */
+  startTime: number;
+  endTime?: number;
   /** Status answered to the client. */
   status?: number;
   /** Whether a rule failed it (it never reached the S3 server). */
@@ -77,11 +80,18 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
 
   async function handle(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
     const method = incoming.method ?? 'GET';
-    const entry: LoggedRequest = { method, key: keyOf(incoming.url ?? '/'), startSeq: ++seq, injected: false };
+    const entry: LoggedRequest = {
+      method,
+      key: keyOf(incoming.url ?? '/'),
+      startSeq: ++seq,
+      startTime: performance.now(),
+      injected: false,
+    };
     log.push(entry);
     const finish = (status: number) => {
       entry.status = status;
       entry.endSeq ??= ++seq;
+      entry.endTime ??= performance.now();
     };
     const rule = rules.find((candidate) => matches(candidate, method, entry.key));
     if (rule !== undefined) rule.used += 1;
