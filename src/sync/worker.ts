@@ -36,7 +36,8 @@ const OUTCOME_CLASS: Record<FileSyncResult['outcome'], OutcomeClass> = {
 
 /** Whether BullMQ will not run the job again after this error. */
 function isFinalFailure(job: Job, error: unknown): boolean {
-  return error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  const unrecoverable = error instanceof UnrecoverableError || (error as Error | undefined)?.name === 'UnrecoverableError';
+  return unrecoverable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
 
 /**
