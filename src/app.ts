@@ -4,7 +4,7 @@
  */
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Config } from './config/index.js';
 import { secretValues } from './config/index.js';
 import { createLogger, type Logger } from './log/index.js';
@@ -65,9 +65,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   // Request paths get their own fail-fast connection; workers get BullMQ's own.
   const apiRedis: Redis = createFailFastRedis(config.redis, 'sync4loong-api');
   const workerRedis: Redis = createFailFastRedis(config.redis, 'sync4loong-worker-cache');
-  // Batch bookkeeping of the workers waits out a Redis outage, as BullMQ itself does.
-  const batchRedis = new Redis({ ...workerConnectionOptions(config.redis), connectionName: 'sync4loong-worker-batches' });
-  for (const client of [apiRedis, workerRedis, batchRedis]) {
+  for (const client of [apiRedis, workerRedis]) {
     client.on('error', (error: Error) => log.debug({ err: error }, 'redis connection error'));
   }
 
@@ -93,7 +91,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     { prefix, ttlSeconds: Math.round(config.publish.idempotency_hours * 3600) },
   );
   const batchTracker = createBatchTracker({
-    store: createBatchStore({ redis: batchRedis }, batchOptions),
+    store: createBatchStore({ redis: workerRedis }, batchOptions),
     log,
     // Moves a job waiting in the delayed set to the wait list; false while it is still active.
     wake: async (jobId) => {
@@ -165,9 +163,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     close() {
       closing ??= (async () => {
         await http.close();
+        batchTracker.close();
         await worker.close();
         await uploads.close();
-        await closeRedis(batchRedis);
         await closeRedis(workerRedis);
         await closeRedis(apiRedis);
         storage.close();

@@ -2,13 +2,13 @@
  * Lua scripts keeping a batch's counters exact: each runs atomically in Redis, so workers
  * of several daemons, retries and re-runs after a crash all agree on one count.
  *
- * Keys of a batch (all with the batch TTL, refreshed on every write):
- *   KEYS[1] `<prefix>:batch:<id>`          hash: created_at, items, sealed, totals, counters
- *   KEYS[2] `<prefix>:batch:<id>:jobs`     hash: job id -> final outcome class
- *   KEYS[3] `<prefix>:batch:<id>:keys`     hash: S3 key -> final outcome class (Nix ordering)
- *   KEYS[4] `<prefix>:batch:<id>:failed`   set of `<item index>\t<key>` that failed for good
- *   KEYS[5] `<prefix>:batch:<id>:reasons`  hash: `<item index>\t<key>` -> failure reason
- *   KEYS[6] `<prefix>:batch:<id>:waiters`  hash: awaited key (or `\tlast`) -> job ids waiting
+ * Keys of a batch (all with the batch TTL, refreshed on every write; `{id}` is a hash tag):
+ *   KEYS[1] `<prefix>:batch:{id}`          hash: created_at, items, sealed, totals, counters
+ *   KEYS[2] `<prefix>:batch:{id}:jobs`     hash: job id -> final outcome class
+ *   KEYS[3] `<prefix>:batch:{id}:keys`     hash: S3 key -> final outcome class (Nix ordering)
+ *   KEYS[4] `<prefix>:batch:{id}:failed`   set of `<item index>\t<key>` that failed for good
+ *   KEYS[5] `<prefix>:batch:{id}:reasons`  hash: `<item index>\t<key>` -> failure reason
+ *   KEYS[6] `<prefix>:batch:{id}:waiters`  hash: awaited key (or `\tlast`) -> job ids waiting
  *
  * Counter fields: `uploaded`, `skipped`, `failed`, `done` (jobs with a final outcome),
  * `done_after` / `done_last` (of those, narinfos waiting for a NAR / files that go last),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { GATE, MARK_STARTED, RECORD_OUTCOME, SEAL } from './scripts.js';
 import { toBatchProgress, toBatchResult, type BatchProgress, type BatchResult } from './result.js';
 
@@ -46,13 +46,13 @@ const MAX_REASON = 500;
 
 type ScriptCall = (...args: Array<string | number>) => Promise<unknown>;
 
-function defineScript(redis: Redis, name: string, lua: string): ScriptCall {
+function defineScript(redis: Redis | Cluster, name: string, lua: string): ScriptCall {
   if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: 6, lua });
   return (...args) => (redis as unknown as Record<string, ScriptCall>)[name]!(...args);
 }
 
 /** Batch state in Redis: created by the publisher, updated by the workers, read by the API. */
-export function createBatchStore(deps: { redis: Redis }, options: BatchStoreOptions) {
+export function createBatchStore(deps: { redis: Redis | Cluster }, options: BatchStoreOptions) {
   const { redis } = deps;
   const record = defineScript(redis, 'sync4loongBatchRecord', RECORD_OUTCOME);
   const seal = defineScript(redis, 'sync4loongBatchSeal', SEAL);
@@ -60,7 +60,8 @@ export function createBatchStore(deps: { redis: Redis }, options: BatchStoreOpti
   const markStarted = defineScript(redis, 'sync4loongBatchStarted', MARK_STARTED);
 
   function keysOf(id: string): string[] {
-    const base = `${options.prefix}:batch:${id}`;
+    // `{id}` is a hash tag: a batch's keys share one Redis Cluster slot, as its scripts need.
+    const base = `${options.prefix}:batch:{${id}}`;
     return [base, `${base}:jobs`, `${base}:keys`, `${base}:failed`, `${base}:reasons`, `${base}:waiters`];
   }
 

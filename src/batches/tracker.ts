@@ -11,8 +11,14 @@ export interface BatchTracker {
   started(data: FileSyncJobData): Promise<void>;
   /** Whether a job ordered after something else may run now. */
   decide(data: FileSyncJobData, jobId: string, ageMs: number): Promise<OrderingDecision>;
-  /** Records a job's final outcome (idempotent) and wakes the jobs that were waiting on it. */
+  /**
+   * Records a job's final outcome (idempotent) and wakes the jobs that were waiting on it.
+   * While Redis is unreachable it keeps trying (the upload is done; only its count is
+   * missing), until `close()`.
+   */
   record(data: FileSyncJobData, jobId: string, outcome: OutcomeClass, reason?: string): Promise<void>;
+  /** Stops retrying records (at shutdown: unrecorded jobs run again after the restart). */
+  close(): void;
 }
 
 export interface BatchTrackerOptions {
@@ -20,6 +26,8 @@ export interface BatchTrackerOptions {
   minWaitMs?: number;
   /** Longest re-check delay: waiting jobs are woken when what they wait for is done, this is the safety net. */
   maxWaitMs?: number;
+  /** Longest pause between tries of a record while Redis is unreachable. */
+  maxRetryDelayMs?: number;
 }
 
 export function orderOf(data: FileSyncJobData): JobOrder {
@@ -39,8 +47,33 @@ export function createBatchTracker(
   const minWaitMs = options.minWaitMs ?? 250;
   const maxWaitMs = options.maxWaitMs ?? 30_000;
   const { store, log } = deps;
+  const maxRetryDelayMs = options.maxRetryDelayMs ?? 2000;
   // Batches this process already marked running; cleared when large (marking is idempotent).
   const started = new Set<string>();
+  const closing = new AbortController();
+
+  /** Runs an idempotent Redis write until it succeeds or the tracker closes. */
+  async function persistently<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await write();
+      } catch (error) {
+        if (closing.signal.aborted) throw error;
+        if (attempt === 0) log.warn({ err: error }, 'batch update failed: retrying until Redis answers');
+        const delay = Math.min(maxRetryDelayMs, 100 * 2 ** attempt);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, delay);
+          function done() {
+            clearTimeout(timer);
+            closing.signal.removeEventListener('abort', done);
+            resolve();
+          }
+          closing.signal.addEventListener('abort', done, { once: true });
+        });
+        if (closing.signal.aborted) throw error;
+      }
+    }
+  }
 
   async function wakeWithRetry(jobId: string): Promise<void> {
     for (let attempt = 0; attempt < 4; attempt += 1) {
@@ -91,8 +124,12 @@ export function createBatchTracker(
       if (!isBatchId(data?.batch_id) || typeof data.s3_key !== 'string') return;
       const itemIndex = Number.isInteger(data.item_index) && data.item_index! >= 0 ? data.item_index! : 0;
       const entry = { jobId, itemIndex, key: data.s3_key, order: orderOf(data), outcome, reason };
-      const wake = await store.record(data.batch_id, entry);
+      const wake = await persistently(() => store.record(data.batch_id!, entry));
       if (wake.length > 0) await Promise.all(wake.map(wakeWithRetry));
+    },
+
+    close() {
+      closing.abort();
     },
   };
 }

@@ -6,7 +6,7 @@
  * still publishing, is a 409. A publish that fails releases the key, so a retry can run.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { AppError, errors } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import type { Publisher, PublishSummary } from './publisher.js';
@@ -45,7 +45,7 @@ const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call(
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export function createIdempotentPublisher(
-  deps: { publisher: Publisher; redis: Redis; log: Logger },
+  deps: { publisher: Publisher; redis: Redis | Cluster; log: Logger },
   options: IdempotentPublishOptions,
 ): IdempotentPublisher {
   const { publisher, redis, log } = deps;

@@ -149,6 +149,35 @@ describe('batches', () => {
     }
   });
 
+  it('stays exact across a Redis restart in the middle of a batch', async () => {
+    const persistent = await startRedis({ appendonly: true });
+    const bucket = await createBucket(s3);
+    const src = await tempDir();
+    await writeTree(src, files(24));
+    proxy.addRule({ method: 'PUT', key: /^outage\//, delayMs: 150 });
+    const daemon = await startApp(
+      rawConfig(persistent, { ...s3, endpoint: proxy.endpoint }, { daemon: { concurrency: 4, job_lock_seconds: 2 } }, bucket),
+    );
+    try {
+      const reply = await daemon.post('/publish', [{ from: src, to: 'outage/' }]);
+      await waitFor(async () => (await daemon.get(`/batches/${reply.body.batch_id}`)).body.uploaded_files >= 4);
+      await persistent.stop();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await persistent.start();
+      const result = await waitForBatch(daemon, reply.body.batch_id, 90_000);
+      assert.equal(result.state, 'done');
+      assert.equal(result.total_files, 24);
+      assert.deepEqual(result.failed_files, []);
+      // A job whose completion was lost runs again and finds its file: it may count as
+      // skipped instead of uploaded, but every file counts exactly once.
+      assert.equal(result.uploaded_files + result.skipped_files, 24);
+      assert.equal((await listKeys(s3, bucket)).length, 24);
+    } finally {
+      await daemon.close();
+      await persistent.destroy();
+    }
+  });
+
   it('ends open event streams on client disconnect and on shutdown', async () => {
     const bucket = await createBucket(s3);
     const src = await tempDir();
