@@ -9,7 +9,7 @@ export type OrderingDecision = { action: 'proceed' } | { action: 'wait'; delayMs
 export interface BatchTracker {
   /** Marks the job's batch as running (once per batch and process). */
   started(data: FileSyncJobData): Promise<void>;
-  /** Whether a job ordered after something else may run now. */
+  /** Whether a job ordered after something else may run now (asks Redis until it answers, or `close()`). */
   decide(data: FileSyncJobData, jobId: string, ageMs: number): Promise<OrderingDecision>;
   /**
    * Records a job's final outcome (idempotent) and wakes the jobs that were waiting on it.
@@ -52,13 +52,16 @@ export function createBatchTracker(
   const started = new Set<string>();
   const closing = new AbortController();
 
-  /** Runs an idempotent Redis write until it succeeds or the tracker closes. */
-  async function persistently<T>(write: () => Promise<T>): Promise<T> {
+  /**
+   * Runs an idempotent Redis call until Redis answers or the tracker closes. An answer
+   * that is an error (a `ReplyError`: wrong type, script error) is not retried.
+   */
+  async function persistently<T>(call: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await write();
+        return await call();
       } catch (error) {
-        if (closing.signal.aborted) throw error;
+        if (closing.signal.aborted || (error as Error).name === 'ReplyError') throw error;
         if (attempt === 0) log.warn({ err: error }, 'batch update failed: retrying until Redis answers');
         const delay = Math.min(maxRetryDelayMs, 100 * 2 ** attempt);
         await new Promise<void>((resolve) => {
@@ -92,14 +95,19 @@ export function createBatchTracker(
       if (data.batch_id === undefined || started.has(data.batch_id)) return;
       if (started.size >= 1000) started.clear();
       started.add(data.batch_id);
-      await store.markStarted(data.batch_id);
+      // Only the `queued` -> `running` display depends on it: never fail a job for it.
+      await store.markStarted(data.batch_id).catch((error: unknown) => {
+        started.delete(data.batch_id!);
+        log.debug({ err: error, batch_id: data.batch_id }, 'marking a batch running failed');
+      });
     },
 
     async decide(data, jobId, ageMs) {
       const order = orderOf(data);
       if (data.batch_id === undefined || order === 'none') return { action: 'proceed' };
       const key = data.wait_for_key ?? '';
-      const answer = await store.gate(data.batch_id, { jobId, order, key });
+      // A Redis blip must not spend the job's attempts (a narinfo with max_retry 0 would fail for good).
+      const answer = await persistently(() => store.gate(data.batch_id!, { jobId, order, key }));
       switch (answer) {
         case 'proceed':
           return { action: 'proceed' };

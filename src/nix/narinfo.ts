@@ -43,7 +43,8 @@ export function missingNarinfoFields(fields: Map<string, string>): string[] {
 export async function readNarinfo(path: string): Promise<Map<string, string>> {
   const handle = await open(path, 'r');
   try {
-    const buffer = Buffer.alloc(NARINFO_READ_LIMIT);
+    const { size } = await handle.stat();
+    const buffer = Buffer.alloc(Math.min(size, NARINFO_READ_LIMIT));
     let length = 0;
     while (length < buffer.length) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
@@ -51,7 +52,7 @@ export async function readNarinfo(path: string): Promise<Map<string, string>> {
       length += bytesRead;
     }
     let text = buffer.subarray(0, length).toString('utf8');
-    if (length === buffer.length) text = text.slice(0, text.lastIndexOf('\n') + 1);
+    if (size > NARINFO_READ_LIMIT) text = text.slice(0, text.lastIndexOf('\n') + 1);
     return parseNarinfo(text);
   } finally {
     await handle.close();
