@@ -20,11 +20,13 @@ import {
 } from './queue/index.js';
 import { createStorage, instrumentStorage, type Storage } from './storage/index.js';
 import { createExistenceChecker, createExistenceRecorder } from './check/index.js';
-import { createPublisher, createRootPolicy } from './publish/index.js';
+import { createIdempotentPublisher, createPublisher, createRootPolicy } from './publish/index.js';
+import { createBatchStore, createBatchTracker } from './batches/index.js';
 import { createFileSync, createOutageGate, createUploadWorker, type UploadWorker } from './sync/index.js';
 import {
   createHttpServer,
   registerAuth,
+  registerBatchRoutes,
   registerCheckRoutes,
   registerHealthRoutes,
   registerHooksRoutes,
@@ -92,16 +94,35 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   uploads.on('error', (error) => log.debug({ err: error }, 'queue error'));
 
   const roots = createRootPolicy(config.publish.allowed_roots);
+  const batchOptions = { prefix, ttlSeconds: Math.round(config.publish.batch_ttl_hours * 3600) };
+  const apiBatches = createBatchStore({ redis: apiRedis }, batchOptions);
   const publisher = createPublisher(
     {
       sink: {
         isReady: () => apiRedis.status === 'ready',
         addBulk: (jobs) => uploads.addBulk(jobs),
       },
+      batches: apiBatches,
       log,
     },
-    { maxItems: config.publish.max_items, jobOptions: uploadJobOptions(config.publish), roots },
+    { maxItems: config.publish.max_items, jobOptions: uploadJobOptions(config.publish), roots, orderNix: config.nix.order_narinfo },
   );
+  const idempotentPublisher = createIdempotentPublisher(
+    { publisher, redis: apiRedis, log },
+    { prefix, ttlSeconds: Math.round(config.publish.idempotency_hours * 3600) },
+  );
+  const batchTracker = createBatchTracker({
+    store: createBatchStore({ redis: workerRedis }, batchOptions),
+    log,
+    // Moves a job waiting in the delayed set to the wait list; false while it is still active.
+    wake: async (jobId) => {
+      const job = await uploads.getJob(jobId);
+      if (job === undefined) return true;
+      const state = await job.getState();
+      if (state === 'delayed') await job.promote();
+      return state !== 'active';
+    },
+  });
 
   const recorder = createExistenceRecorder(
     { redis: workerRedis, log },
@@ -129,11 +150,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   metrics.watchQueues(queues, (error) => log.debug({ err: error }, 'queue metrics unavailable'));
   const fileSync = createFileSync(
     { storage, cache: recorder, log, metrics: metrics.sync, onUploaded: (key) => hooks.notifyUpload(key) },
-    { compare: config.publish.compare, roots },
+    { compare: config.publish.compare, roots, validateNarinfo: config.nix.validate_narinfo },
   );
   const outage = createOutageGate({ ping: (signal) => storage.ping(signal), log }, { probeIntervalMs: 2000 });
   const worker: UploadWorker = createUploadWorker(
-    { fileSync, log, metrics: metrics.sync, outage },
+    { fileSync, log, metrics: metrics.sync, outage, batches: batchTracker },
     {
       connection: workerConnection(config.redis),
       prefix,
@@ -151,7 +172,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     publicCheck: () => config.http.public_check,
     uiPrefix: config.asynqmon.root_path,
   });
-  registerPublishRoutes(http, { publisher });
+  registerPublishRoutes(http, { publisher: idempotentPublisher });
+  registerBatchRoutes(http, { batches: apiBatches });
   registerHooksRoutes(http, { hooks });
   registerCheckRoutes(http, { checker });
   registerHealthRoutes(http, {
@@ -201,6 +223,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       closing ??= (async () => {
         await http.close();
         checker.close();
+        batchTracker.close();
         await worker.close();
         await hooks.close();
         await uploads.close();

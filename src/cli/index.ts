@@ -1,22 +1,40 @@
 /**
- * `sync4loong daemon|config` — the command line. Parsing uses node:util's parseArgs: the
- * commands are few and flat, and a framework would be the largest dependency of the CLI.
+ * `sync4loong daemon|config|publish|check` — the command line. Parsing uses node:util's
+ * parseArgs: the commands are few and flat, and a framework would be the largest
+ * dependency of the CLI. `publish` and `check` parse their own options.
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig, redactConfig, toToml } from '../config/index.js';
+import { CliError } from './client.js';
 import { runDaemon } from './daemon.js';
+import { runCheck } from './check.js';
+import { runPublish } from './publish.js';
 
 const HELP = `sync4loong — push local folders to S3-compatible storage through a Redis job queue
 
 Usage:
   sync4loong daemon [--config FILE]   run the HTTP API and the upload workers
   sync4loong config [--config FILE]   print the effective configuration (secrets redacted)
+  sync4loong publish FROM TO [--delete-after-sync] [--overwrite] [--wait] [--json]
+                                      ask a running daemon to upload FROM (a folder or a
+                                      file) to the key or prefix TO; --wait follows the
+                                      batch to its end with a progress display
+  sync4loong check KEY... [--json]    ask a running daemon whether keys are in the bucket
   sync4loong --help | --version
+
+Client options (publish, check):
+  --url URL       the daemon (default: SYNC4LOONG_URL, else http.addr of the config)
+  --token TOKEN   bearer token (default: SYNC4LOONG_TOKEN, else the config's first
+                  http.auth_tokens entry)
+  --config FILE   config file to read those from
+publish and check exit with 1 when a file failed, a key is missing, or the request failed.
 
 The config file may also be named by SYNC4LOONG_CONFIG; every key can be overridden by
 SYNC4LOONG_<SECTION>_<KEY> (for example SYNC4LOONG_REDIS_ADDR, SYNC4LOONG_S3_SECRET_KEY).
 `;
+
+const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { publish: runPublish, check: runCheck };
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -24,6 +42,8 @@ function version(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  const client = CLIENT_COMMANDS[argv[0] ?? ''];
+  if (client !== undefined && !argv.includes('--help') && !argv.includes('-h')) return runClient(client, argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
@@ -65,6 +85,22 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+async function runClient(command: (argv: string[]) => Promise<number>, argv: string[]): Promise<number> {
+  try {
+    return await command(argv);
+  } catch (error) {
+    if (error instanceof CliError) {
+      process.stderr.write(`${error.message}\n`);
+      return error.exitCode;
+    }
+    if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(error as Error).message}\n\n${HELP}`);
       return 2;
     }
     throw error;

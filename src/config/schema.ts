@@ -189,6 +189,29 @@ export const publishSchema = z.object({
       '(new) Folders that `from` (after symlink resolution) and every published file must lie in. Empty: any readable path (the seed), with a warning at start.',
     ),
   max_items: z.number().int().min(1).default(1000).describe('(new) Most items accepted in one `POST /publish`.'),
+  batch_ttl_hours: z
+    .number()
+    .positive()
+    .default(24)
+    .describe('(new) A batch (`GET /batches/{id}`) is kept this long after its last change, then forgotten.'),
+  idempotency_hours: z
+    .number()
+    .positive()
+    .default(24)
+    .describe('(new) A `POST /publish` with an `Idempotency-Key` header answers retries with the first reply for this long.'),
+});
+
+export const nixSchema = z.object({
+  order_narinfo: z
+    .boolean()
+    .default(true)
+    .describe(
+      '(new) Upload a `.narinfo` only after the NAR its `URL:` names (when that NAR is in the same publish) is in the bucket, and `nix-cache-info` after everything else of its publish.',
+    ),
+  validate_narinfo: z
+    .boolean()
+    .default(false)
+    .describe('(new) Fail (without uploading) a `.narinfo` lacking `StorePath`, `URL`, `NarHash` or `NarSize`.'),
 });
 
 export const httpSchema = z.object({
@@ -268,6 +291,7 @@ export const configSchema = z.object({
   http: httpSchema.prefault({}),
   cache: cacheSchema.prefault({}),
   asynqmon: asynqmonSchema.prefault({}),
+  nix: nixSchema.prefault({}),
 });
 
 /**
@@ -332,6 +356,7 @@ export const sections = {
   http: httpSchema,
   cache: cacheSchema,
   asynqmon: asynqmonSchema,
+  nix: nixSchema,
 } as const;
 
 export type SectionName = keyof typeof sections;

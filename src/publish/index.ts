@@ -1,4 +1,12 @@
-export { createPublisher, type Publisher, type PublisherOptions, type PublishSummary, type JobSink } from './publisher.js';
+export {
+  createPublisher,
+  type Publisher,
+  type PublisherOptions,
+  type PublishSummary,
+  type JobSink,
+  type BatchLedger,
+} from './publisher.js';
+export { createIdempotentPublisher, isIdempotencyKey, type IdempotentPublisher } from './idempotency.js';
 export { parseSyncItems, type SyncItem } from './items.js';
 export { keyForFolderFile, keyForSingleFile, folderPrefix, normalizeTarget, targetProblem } from './keys.js';
 export { walkFiles, hasAnyFile, type WalkedFile } from './walk.js';

@@ -3,8 +3,10 @@ import type { JobsOptions } from 'bullmq';
 import type { Logger } from '../log/index.js';
 import { errors, AppError } from '../errors.js';
 import { FILE_SYNC_SINGLE, type FileSyncJobData } from '../queue/index.js';
+import { newBatchId, type SealTotals } from '../batches/index.js';
 import { parseSyncItems, type SyncItem } from './items.js';
 import { keyForFolderFile, keyForSingleFile, targetProblem } from './keys.js';
+import { nixOrderOfFolderFile, nixOrderOfSingleFile } from './nix-order.js';
 import type { RootPolicy } from './roots.js';
 import { hasAnyFile, walkFiles } from './walk.js';
 
@@ -13,6 +15,12 @@ export interface JobSink {
   /** Whether Redis is reachable right now (checked before a publish starts). */
   isReady(): boolean;
   addBulk(jobs: Array<{ name: string; data: FileSyncJobData; opts?: JobsOptions }>): Promise<unknown>;
+}
+
+/** Where the publisher opens a batch before enqueuing and seals it with its totals after. */
+export interface BatchLedger {
+  create(id: string, items: ReadonlyArray<{ from: string; to: string }>): Promise<void>;
+  seal(id: string, totals: SealTotals): Promise<void>;
 }
 
 export interface PublisherOptions {
@@ -24,6 +32,8 @@ export interface PublisherOptions {
   jobOptions: JobsOptions;
   /** A chunk that takes longer than this to enqueue fails the publish with 503. */
   enqueueTimeoutMs?: number;
+  /** `[nix] order_narinfo`: narinfos after their NAR, `nix-cache-info` last. */
+  orderNix?: boolean;
 }
 
 export interface PublishedItem {
@@ -42,6 +52,8 @@ export interface SkippedEntry {
 const MAX_SKIPPED_LISTED = 100;
 
 export interface PublishSummary {
+  /** Id of the batch holding this publish's jobs (`GET /batches/{id}`). */
+  batch_id: string;
   total_files: number;
   items: PublishedItem[];
   skipped_count: number;
@@ -59,10 +71,13 @@ export interface Publisher {
   publish(body: unknown): Promise<PublishSummary>;
 }
 
-export function createPublisher(deps: { sink: JobSink; log: Logger }, options: PublisherOptions): Publisher {
+type QueuedJob = { name: string; data: FileSyncJobData; opts: JobsOptions };
+
+export function createPublisher(deps: { sink: JobSink; batches: BatchLedger; log: Logger }, options: PublisherOptions): Publisher {
   const chunkSize = options.chunkSize ?? 1000;
   const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 15_000;
-  const { sink, log } = deps;
+  const orderNix = options.orderNix ?? true;
+  const { sink, batches, log } = deps;
 
   async function resolveItem(item: SyncItem, index: number): Promise<ResolvedItem> {
     let root: string;
@@ -81,7 +96,7 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
     return { ...item, root, isDirectory: false, size: info.size };
   }
 
-  async function flush(chunk: Array<{ name: string; data: FileSyncJobData; opts: JobsOptions }>): Promise<void> {
+  async function flush(chunk: QueuedJob[], totals: SealTotals): Promise<void> {
     if (chunk.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -95,17 +110,30 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
     } finally {
       clearTimeout(timer);
     }
+    for (const { data } of chunk) {
+      totals.total += 1;
+      totals.items[data.item_index!] = (totals.items[data.item_index!] ?? 0) + 1;
+      if (data.wait_for_key !== undefined) totals.after += 1;
+      if (data.wait_for_batch === true) totals.last += 1;
+    }
   }
 
-  async function* jobsOf(item: ResolvedItem, summary: PublishSummary): AsyncGenerator<FileSyncJobData> {
-    const common = { delete_after_sync: item.delete_after_sync, overwrite: item.overwrite, root: item.root };
+  async function* jobsOf(item: ResolvedItem, index: number, summary: PublishSummary): AsyncGenerator<FileSyncJobData> {
+    const common = {
+      delete_after_sync: item.delete_after_sync,
+      overwrite: item.overwrite,
+      root: item.root,
+      batch_id: summary.batch_id,
+      item_index: index,
+    };
     const skipped = (path: string, reason: string) => {
       log.warn({ path, reason }, 'entry skipped');
       summary.skipped_count += 1;
       if (summary.skipped.length < MAX_SKIPPED_LISTED) summary.skipped.push({ path, reason });
     };
     if (!item.isDirectory) {
-      yield { file_path: item.root, s3_key: keyForSingleFile(item.to, item.root), size: item.size, ...common };
+      const order = orderNix ? nixOrderOfSingleFile(item.root) : {};
+      yield { file_path: item.root, s3_key: keyForSingleFile(item.to, item.root), size: item.size, ...common, ...order };
       return;
     }
     const allows = options.roots.restricted ? (path: string) => options.roots.allows(path) : undefined;
@@ -116,7 +144,8 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
         skipped(file.path, `key ${problem}`);
         continue;
       }
-      yield { file_path: file.path, s3_key: key, size: file.size, ...common };
+      const order = orderNix ? await nixOrderOfFolderFile(file.path, item, options.roots) : {};
+      yield { file_path: file.path, s3_key: key, size: file.size, ...common, ...order };
     }
   }
 
@@ -127,31 +156,52 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
       for (const [index, item] of items.entries()) resolved.push(await resolveItem(item, index));
       if (!sink.isReady()) throw errors.queueUnavailable();
 
-      const summary: PublishSummary = { total_files: 0, items: [], skipped_count: 0, skipped: [] };
-      let chunk: Array<{ name: string; data: FileSyncJobData; opts: JobsOptions }> = [];
+      const summary: PublishSummary = { batch_id: newBatchId(), total_files: 0, items: [], skipped_count: 0, skipped: [] };
       try {
-        for (const item of resolved) {
+        await batches.create(summary.batch_id, resolved);
+      } catch (error) {
+        log.error({ err: error }, 'batch creation failed');
+        throw errors.queueUnavailable();
+      }
+      // Counts of what is really in the queue, so a publish cut short still seals exactly.
+      const totals: SealTotals = { total: 0, after: 0, last: 0, skippedEntries: 0, items: resolved.map(() => 0) };
+      let chunk: QueuedJob[] = [];
+      try {
+        for (const [index, item] of resolved.entries()) {
           const published: PublishedItem = { from: item.from, to: item.to, total_files: 0 };
           summary.items.push(published);
-          for await (const data of jobsOf(item, summary)) {
+          for await (const data of jobsOf(item, index, summary)) {
             chunk.push({ name: FILE_SYNC_SINGLE, data, opts: options.jobOptions });
             published.total_files += 1;
             if (chunk.length >= chunkSize) {
-              await flush(chunk);
-              summary.total_files += chunk.length;
+              await flush(chunk, totals);
               chunk = [];
             }
           }
         }
-        await flush(chunk);
-        summary.total_files += chunk.length;
+        await flush(chunk, totals);
+        summary.total_files = totals.total;
+        totals.skippedEntries = summary.skipped_count;
+        await sealBatch(summary.batch_id, totals);
       } catch (error) {
-        log.error({ err: error, enqueued: summary.total_files }, 'publish interrupted');
+        log.error({ err: error, enqueued: totals.total, batch_id: summary.batch_id }, 'publish interrupted');
+        // The jobs already queued will run: seal with them, so the batch still completes.
+        totals.skippedEntries = summary.skipped_count;
+        await sealBatch(summary.batch_id, totals).catch(() => undefined);
         if (error instanceof AppError) throw error;
         throw errors.badRequest(`cannot read source: ${(error as Error).message}`);
       }
-      log.info({ items: resolved.length, total_files: summary.total_files }, 'publish enqueued');
+      log.info({ items: resolved.length, total_files: summary.total_files, batch_id: summary.batch_id }, 'publish enqueued');
       return summary;
     },
   };
+
+  async function sealBatch(id: string, totals: SealTotals): Promise<void> {
+    try {
+      await batches.seal(id, totals);
+    } catch (error) {
+      log.error({ err: error, batch_id: id }, 'batch seal failed');
+      throw errors.queueUnavailable();
+    }
+  }
 }

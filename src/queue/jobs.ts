@@ -23,6 +23,14 @@ export interface FileSyncJobData {
   size: number;
   /** Set while a multipart upload of this job is open, so a restarted job can abort it. */
   multipart_upload_id?: string;
+  /** Batch (one `POST /publish`) this job belongs to; jobs from elsewhere have none. */
+  batch_id?: string;
+  /** Index of the request item that produced this job. */
+  item_index?: number;
+  /** Nix ordering: upload only once this key of the same batch is in the bucket (a narinfo's NAR). */
+  wait_for_key?: string;
+  /** Nix ordering: upload only after every other file of the batch (`nix-cache-info`). */
+  wait_for_batch?: boolean;
 }
 
 /** What a finished job returns (kept on the completed job, shown in the UI). */

@@ -6,6 +6,7 @@ import type { FileSyncJobData, FileSyncResult } from '../queue/index.js';
 import { IntegrityError, type Storage } from '../storage/index.js';
 import { contentTypeFor } from './content-type.js';
 import { deleteUploadedFile } from './cleanup.js';
+import { isNarinfo, missingNarinfoFields, readNarinfo } from '../nix/index.js';
 import type { SyncMetrics } from './metrics.js';
 
 /** A failure that retrying cannot fix (the worker fails the job without further attempts). */
@@ -35,6 +36,8 @@ export interface SyncOptions {
   compare: 'size' | 'checksum';
   /** `publish.allowed_roots`, checked again for every job: jobs can come from anything that writes to Redis. */
   roots?: RootPolicy;
+  /** `[nix] validate_narinfo`: a narinfo without the fields substituters need fails for good. */
+  validateNarinfo?: boolean;
 }
 
 /** What the worker knows about the job beyond its data (multipart upload bookkeeping). */
@@ -76,6 +79,10 @@ export function createFileSync(deps: SyncDeps, options: SyncOptions = { compare:
       throw new PermanentError(`local file is gone and the bucket does not hold it: ${data.file_path}`);
     }
     if (!local.isFile()) throw new PermanentError(`not a regular file: ${data.file_path}`);
+    if (options.validateNarinfo && isNarinfo(key)) {
+      const missing = missingNarinfoFields(await readNarinfo(data.file_path));
+      if (missing.length > 0) throw new PermanentError(`invalid narinfo: missing ${missing.join(', ')}`);
+    }
 
     if (!data.overwrite) {
       const needContent = data.delete_after_sync || options.compare === 'checksum';

@@ -1,6 +1,7 @@
 import { isAbsolute } from 'node:path';
 import type { FileSyncJobData } from '../queue/index.js';
 import { targetProblem } from '../publish/keys.js';
+import { isBatchId } from '../batches/index.js';
 
 /**
  * Why a job's data cannot be processed, or undefined. Jobs can come from anything that
@@ -19,5 +20,11 @@ export function jobDataProblem(data: Partial<FileSyncJobData> | undefined): stri
   if (typeof data.size !== 'number' || data.size < 0) return 'size must be a number';
   if (typeof data.delete_after_sync !== 'boolean' || typeof data.overwrite !== 'boolean')
     return 'delete_after_sync and overwrite must be booleans';
+  if (data.batch_id !== undefined && !isBatchId(data.batch_id)) return 'batch_id must be a batch id';
+  if (data.item_index !== undefined && !(Number.isInteger(data.item_index) && data.item_index >= 0))
+    return 'item_index must be a whole number';
+  if (data.wait_for_key !== undefined && (typeof data.wait_for_key !== 'string' || targetProblem(data.wait_for_key) !== undefined))
+    return 'wait_for_key must be a valid key';
+  if (data.wait_for_batch !== undefined && typeof data.wait_for_batch !== 'boolean') return 'wait_for_batch must be a boolean';
   return undefined;
 }

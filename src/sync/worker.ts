@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job, type RedisOptions } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job, type RedisOptions } from 'bullmq';
 import { Cluster, type RedisOptions as IORedisOptions } from 'ioredis';
 import type { Logger } from '../log/index.js';
 import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
@@ -6,6 +6,7 @@ import { PermanentError, type FileSync, type JobContext } from './handler.js';
 import { isUnreachableError, type OutageGate } from './outage.js';
 import { jobDataProblem } from './validate.js';
 import type { SyncMetrics } from './metrics.js';
+import type { BatchTracker, OutcomeClass } from '../batches/index.js';
 
 export interface UploadWorkerOptions {
   /** ioredis options; BullMQ opens its own connections from them. */
@@ -26,16 +27,67 @@ export interface UploadWorker {
   setConcurrency(concurrency: number): void;
 }
 
-/** BullMQ worker running `fileSync` for each upload job, with a real per-job timeout. */
+const OUTCOME_CLASS: Record<FileSyncResult['outcome'], OutcomeClass> = {
+  uploaded: 'uploaded',
+  // A re-run finding its file in the bucket: an earlier attempt of this job uploaded it.
+  already_present: 'uploaded',
+  skipped: 'skipped',
+};
+
+/** Whether BullMQ will not run the job again after this error. */
+function isFinalFailure(job: Job, error: unknown): boolean {
+  const unrecoverable = error instanceof UnrecoverableError || (error as Error | undefined)?.name === 'UnrecoverableError';
+  return unrecoverable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+}
+
+/**
+ * BullMQ worker running `fileSync` for each upload job, with a real per-job timeout.
+ * With `batches`, each job's final outcome is recorded in its batch from inside the
+ * processor (so a crash between upload and bookkeeping is healed by the re-run, recorded
+ * idempotently), and Nix-ordered jobs wait in the delayed set until they may run.
+ */
 export function createUploadWorker(
-  deps: { fileSync: FileSync; log: Logger; metrics: SyncMetrics; outage: OutageGate },
+  deps: { fileSync: FileSync; log: Logger; metrics: SyncMetrics; outage: OutageGate; batches?: BatchTracker },
   options: UploadWorkerOptions,
 ): UploadWorker {
-  const { log } = deps;
+  const { log, batches } = deps;
 
-  async function process(job: Job<FileSyncJobData, FileSyncResult>, _token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
+  async function process(job: Job<FileSyncJobData, FileSyncResult>, token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
+    const jobId = job.id ?? '';
     const problem = jobDataProblem(job.data);
-    if (problem !== undefined) throw new UnrecoverableError(`invalid job data: ${problem}`);
+    if (problem !== undefined) {
+      const reason = `invalid job data: ${problem}`;
+      await batches?.record(job.data, jobId, 'failed', reason);
+      throw new UnrecoverableError(reason);
+    }
+    if (batches !== undefined && job.data.batch_id !== undefined) {
+      await batches.started(job.data);
+      const decision = await batches.decide(job.data, jobId, Date.now() - job.timestamp);
+      if (decision.action === 'wait') {
+        // Documented BullMQ pattern: back to the delayed set without spending an attempt.
+        await job.moveToDelayed(Date.now() + decision.delayMs, token);
+        throw new DelayedError();
+      }
+      if (decision.action === 'fail') {
+        await batches.record(job.data, jobId, 'failed', decision.reason);
+        throw new UnrecoverableError(decision.reason);
+      }
+    }
+    let result: FileSyncResult;
+    try {
+      result = await upload(job, signal);
+    } catch (error) {
+      // A job aborted by shutdown runs again after the restart: not a final outcome.
+      if (batches !== undefined && isFinalFailure(job, error) && signal?.aborted !== true) {
+        await batches.record(job.data, jobId, 'failed', (error as Error).message);
+      }
+      throw error;
+    }
+    await batches?.record(job.data, jobId, OUTCOME_CLASS[result.outcome]);
+    return result;
+  }
+
+  async function upload(job: Job<FileSyncJobData, FileSyncResult>, signal?: AbortSignal): Promise<FileSyncResult> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('timeout')), options.timeoutMs);
     const onCancel = () => controller.abort(signal?.reason);

@@ -161,7 +161,18 @@ describe('hostile input', () => {
   });
 
   const badKey = fc.oneof(
-    fc.constantFrom('', '/store/a', 'store/../etc/passwd', 'store//a', 'store/a\\b', 'store/\u0000', 'store/\n', 'other/a', '..', 'store/..'),
+    fc.constantFrom(
+      '',
+      '/store/a',
+      'store/../etc/passwd',
+      'store//a',
+      'store/a\\b',
+      'store/\u0000',
+      'store/\n',
+      'other/a',
+      '..',
+      'store/..',
+    ),
     fc.string({ maxLength: 40 }).map((tail) => `store/${tail}/../x`),
     fc.string({ minLength: 1, maxLength: 40 }).map((tail) => `store/${'y'.repeat(1025)}${tail}`),
     fc.string({ maxLength: 40 }).map((tail) => `nope/${tail}`),
@@ -184,7 +195,15 @@ describe('hostile input', () => {
       }),
       { numRuns: 120 },
     );
-    const bodies: unknown[] = [{}, { keys: 'store/a' }, { keys: [1, 2] }, { keys: Array.from({ length: 1001 }, () => 'store/a') }, [], 'x', null];
+    const bodies: unknown[] = [
+      {},
+      { keys: 'store/a' },
+      { keys: [1, 2] },
+      { keys: Array.from({ length: 1001 }, () => 'store/a') },
+      [],
+      'x',
+      null,
+    ];
     for (const body of bodies) {
       const attempt = { method: 'POST', path: '/check', body: JSON.stringify(body), contentType: 'application/json' };
       assertClientError(attempt, await send(attempt));

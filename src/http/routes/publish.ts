@@ -1,13 +1,21 @@
 import type { FastifyInstance } from 'fastify';
-import type { Publisher } from '../../publish/index.js';
+import { errors } from '../../errors.js';
+import { isIdempotencyKey, type IdempotentPublisher } from '../../publish/index.js';
 
-/** `POST /publish`: the seed's body and reply, plus `total_files` and per-item counts. */
-export function registerPublishRoutes(app: FastifyInstance, deps: { publisher: Publisher }): void {
-  app.post('/publish', { config: { seedErrorShape: true } }, async (request) => {
-    const summary = await deps.publisher.publish(request.body);
+/**
+ * `POST /publish`: the seed's body and reply, plus `batch_id`, `total_files` and per-item
+ * counts. An `Idempotency-Key` header makes retries safe (same reply, nothing enqueued twice).
+ */
+export function registerPublishRoutes(app: FastifyInstance, deps: { publisher: IdempotentPublisher }): void {
+  app.post('/publish', { config: { seedErrorShape: true } }, async (request, reply) => {
+    const key = request.headers['idempotency-key'];
+    if (key !== undefined && !isIdempotencyKey(key)) throw errors.invalidIdempotencyKey();
+    const { summary, replayed } = await deps.publisher.publish(request.body, key);
+    if (replayed) void reply.header('idempotent-replayed', 'true');
     return {
       success: true,
       message: 'file sync tasks published successfully',
+      batch_id: summary.batch_id,
       total_files: summary.total_files,
       items: summary.items,
       ...(summary.skipped_count > 0 ? { skipped_count: summary.skipped_count, skipped: summary.skipped } : {}),
