@@ -43,7 +43,12 @@ export interface PostSyncOptions {
   shutdownTimeoutMs: number;
   /** Upload notifications within this window go to Redis together (default 100 ms). */
   coalesceMs?: number;
+  /** Run the command's worker in this process (default true; false in an `api`-role daemon). */
+  runWorker?: boolean;
 }
+
+/** What `update()` may change: everything but where the queue lives and who runs it. */
+export type PostSyncSettings = Omit<PostSyncOptions, 'prefix' | 'connection' | 'coalesceMs' | 'runWorker'>;
 
 /** What `GET /hooks/runs` shows. */
 export interface PostSyncReport {
@@ -74,6 +79,12 @@ export interface PostSync {
   /** Records buffered notifications now (tests). */
   flush(): Promise<void>;
   report(): Promise<PostSyncReport>;
+  /**
+   * Takes new settings (a config reload): the next arm and the next run use them; turning
+   * the command on starts this daemon's worker, turning it off stops it (a running command
+   * gets up to `shutdownTimeoutMs` to finish). Uploads pending stay in Redis meanwhile.
+   */
+  update(settings: PostSyncSettings): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
 }
@@ -89,15 +100,18 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   const hooksPrefix = `${options.prefix}:hooks`;
   const changes = createChangeSet({ redis }, { keyPrefix: hooksPrefix, maxKeys: MAX_REPORTED_KEYS });
   const history = createRunHistory({ redis }, { key: `${hooksPrefix}:runs`, size: HISTORY_SIZE });
-  const argv = options.shell ? ['/bin/sh', '-c', options.command] : options.enabled ? splitCommand(options.command) : [];
-  const attempts = options.maxRetry + 1;
+  const runWorker = options.runWorker ?? true;
+  /** The current settings, swapped whole by `update()`; each arm and run reads them once. */
+  let settings: PostSyncSettings = options;
+  let argv = argvOf(settings);
 
   const queue = new Queue<PostSyncJobData, PostSyncResult>(POST_SYNC_QUEUE, { connection: redis, prefix: options.prefix });
   queue.on('error', (error) => log.debug({ err: error }, 'post-sync queue error'));
 
   async function arm(timing: PendingTiming): Promise<void> {
     // Debounce from now, but never past the max wait counted from the first unreported upload.
-    const delay = Math.max(0, Math.min(options.debounceMs, timing.since + options.maxWaitMs - timing.now));
+    const { debounceMs, maxWaitMs, maxRetry, retryBackoffMs } = settings;
+    const delay = Math.max(0, Math.min(debounceMs, timing.since + maxWaitMs - timing.now));
     const jobOptions: JobsOptions = {
       delay,
       // replace: a delayed job is swapped for this one (the debounce restarts).
@@ -105,9 +119,9 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
       //   next job when the run ends (so uploads during a run are never missed).
       // extend/ttl: only matter without keepLastIfActive (BullMQ ignores ttl with it); set
       //   to the debounce so the intent stays the same if that option is ever dropped.
-      deduplication: { id: DEDUPLICATION_ID, ttl: options.debounceMs, extend: true, replace: true, keepLastIfActive: true },
-      attempts,
-      backoff: { type: 'exponential', delay: options.retryBackoffMs },
+      deduplication: { id: DEDUPLICATION_ID, ttl: debounceMs, extend: true, replace: true, keepLastIfActive: true },
+      attempts: maxRetry + 1,
+      backoff: { type: 'exponential', delay: retryBackoffMs },
       removeOnComplete: { count: HISTORY_SIZE },
       removeOnFail: { count: HISTORY_SIZE },
     };
@@ -129,16 +143,18 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
       return { outcome: 'nothing_to_report', uploaded_count: 0 };
     }
     const attempt = job.attemptsMade + 1;
+    const attempts = job.opts.attempts ?? 1;
+    const run = { argv, timeoutMs: settings.timeoutMs, killGraceMs: settings.killGraceMs };
     const startedAt = new Date();
     const controller = new AbortController();
     running.add(controller);
     let result: CommandResult;
     try {
-      result = await runCommand(argv, {
+      result = await runCommand(run.argv, {
         env: commandEnv(batch.count, batch.keys.length),
         stdin: batch.keys.length > 0 ? `${batch.keys.join('\n')}\n` : '',
-        timeoutMs: options.timeoutMs,
-        killGraceMs: options.killGraceMs,
+        timeoutMs: run.timeoutMs,
+        killGraceMs: run.killGraceMs,
         tailBytes: OUTPUT_TAIL_BYTES,
         signal: controller.signal,
       });
@@ -155,7 +171,7 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
     // A program that cannot be started will not start on a retry either.
     const permanent = result.spawnError !== undefined;
     const willRetry = outcome !== 'success' && !permanent && attempt < attempts;
-    const run: HookRun = {
+    const record: HookRun = {
       job_id: String(job.id),
       attempt,
       started_at: startedAt.toISOString(),
@@ -172,19 +188,19 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
       stderr_tail: result.stderrTail,
     };
     metrics.run(outcome);
-    await history.add(run).catch((error: unknown) => log.warn({ err: error }, 'post-sync run history not saved'));
+    await history.add(record).catch((error: unknown) => log.warn({ err: error }, 'post-sync run history not saved'));
     const fields = {
-      job_id: run.job_id,
+      job_id: record.job_id,
       attempt,
       outcome,
-      exit_code: run.exit_code,
-      signal: run.signal,
-      duration_ms: run.duration_ms,
-      uploaded_count: run.uploaded_count,
+      exit_code: record.exit_code,
+      signal: record.signal,
+      duration_ms: record.duration_ms,
+      uploaded_count: record.uploaded_count,
       will_retry: willRetry,
-      ...(run.error ? { err: run.error } : {}),
-      stdout_tail: run.stdout_tail,
-      stderr_tail: run.stderr_tail,
+      ...(record.error ? { err: record.error } : {}),
+      stdout_tail: record.stdout_tail,
+      stderr_tail: record.stderr_tail,
     };
     if (outcome === 'success') {
       log.info(fields, 'post-sync command succeeded');
@@ -192,19 +208,45 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
       return { outcome, uploaded_count: batch.count, exit_code: result.exitCode, duration_ms: result.durationMs };
     }
     log[willRetry ? 'warn' : 'error'](fields, 'post-sync command failed');
-    const reason = describeFailure(result, options.timeoutMs);
+    const reason = describeFailure(result, run.timeoutMs);
     throw permanent ? new UnrecoverableError(reason) : new Error(reason);
   }
 
-  const worker = options.enabled
-    ? new Worker<PostSyncJobData, PostSyncResult>(POST_SYNC_QUEUE, processJob, {
-        connection: options.connection as RedisOptions | Cluster,
-        prefix: options.prefix,
-        concurrency: 1,
-        autorun: false,
-      })
-    : undefined;
-  worker?.on('error', (error) => log.warn({ err: error }, 'post-sync worker error'));
+  /** This daemon's worker of the command, while the command is enabled. */
+  let worker: Worker<PostSyncJobData, PostSyncResult> | undefined;
+  let started = false;
+
+  async function startWorker(): Promise<void> {
+    const created = new Worker<PostSyncJobData, PostSyncResult>(POST_SYNC_QUEUE, processJob, {
+      connection: options.connection as RedisOptions | Cluster,
+      prefix: options.prefix,
+      concurrency: 1,
+      autorun: false,
+    });
+    created.on('error', (error) => log.warn({ err: error }, 'post-sync worker error'));
+    worker = created;
+    await ensureGlobalConcurrency();
+    if (closing !== undefined) return;
+    void created.run().catch((error: unknown) => log.error({ err: error }, 'post-sync worker stopped'));
+    await created.waitUntilReady();
+    // Uploads recorded before a crash (or while the command was off) may have no job yet:
+    // arm one (a no-op when none are pending).
+    try {
+      const timing = await changes.record([], 0);
+      if (timing !== undefined) await arm(timing);
+    } catch (error) {
+      log.warn({ err: error }, 'post-sync command: checking for pending uploads failed');
+    }
+  }
+
+  async function stopWorker(): Promise<void> {
+    const current = worker;
+    worker = undefined;
+    if (current !== undefined) await closeWorker(current);
+  }
+
+  /** Settings changes one at a time, so start and stop of the worker never interleave. */
+  let updating: Promise<void> = Promise.resolve();
 
   async function ensureGlobalConcurrency(): Promise<void> {
     // Stored in the queue's meta key: holds for every worker of every daemon on this Redis.
@@ -224,35 +266,47 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   return {
     queue,
     notifyUpload(key) {
-      if (options.enabled) notifier.notify(key);
+      if (settings.enabled) notifier.notify(key);
     },
     flush: () => notifier.flush(),
     async report() {
       try {
         const [pending, runs] = await Promise.all([changes.summary(), history.list()]);
-        return { enabled: options.enabled, pending, runs };
+        return { enabled: settings.enabled, pending, runs };
       } catch {
         throw errors.queueUnavailable();
       }
     },
+    update(next) {
+      // Checked before anything changes, so a bad command never half-applies.
+      const nextArgv = argvOf(next);
+      const result = updating.then(async () => {
+        const wasEnabled = settings.enabled;
+        settings = next;
+        argv = nextArgv;
+        if (!started || closing !== undefined || !runWorker || wasEnabled === next.enabled) return;
+        if (next.enabled) {
+          log.info('post-sync command enabled: starting its worker');
+          await startWorker();
+        } else {
+          log.info('post-sync command disabled: stopping its worker');
+          await stopWorker();
+        }
+      });
+      updating = result.catch(() => undefined);
+      return result;
+    },
     async start() {
-      if (worker === undefined) return;
-      await ensureGlobalConcurrency();
-      if (closing !== undefined) return;
-      void worker.run().catch((error: unknown) => log.error({ err: error }, 'post-sync worker stopped'));
-      await worker.waitUntilReady();
-      // Uploads recorded before a crash may have no job yet: arm one (a no-op when none are pending).
-      try {
-        const timing = await changes.record([], 0);
-        if (timing !== undefined) await arm(timing);
-      } catch (error) {
-        log.warn({ err: error }, 'post-sync command: checking for pending uploads failed');
-      }
+      started = true;
+      if (!settings.enabled || !runWorker) return;
+      updating = updating.then(startWorker);
+      await updating;
     },
     close() {
       closing ??= (async () => {
+        await updating.catch(() => undefined);
         await notifier.close();
-        if (worker !== undefined) await closeWorker(worker);
+        await stopWorker();
         await queue.close();
         // A cluster connection was handed in as an instance: BullMQ leaves it open.
         if (typeof (options.connection as Cluster).disconnect === 'function') (options.connection as Cluster).disconnect();
@@ -264,18 +318,24 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   async function closeWorker(current: Worker<PostSyncJobData, PostSyncResult>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), options.shutdownTimeoutMs);
+      timer = setTimeout(() => resolve('timeout'), settings.shutdownTimeoutMs);
     });
     const outcome = await Promise.race([current.close().then(() => 'closed' as const), timedOut]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
       // Stop the command's process group; the run then fails, and is retried with the same
       // changes by whichever daemon is still (or again) running.
-      log.warn({ timeout_ms: options.shutdownTimeoutMs }, 'post-sync command still running at shutdown: stopping it');
+      log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'post-sync command still running at shutdown: stopping it');
       for (const controller of running) controller.abort();
       await current.close();
     }
   }
+}
+
+/** The argv to run: `sh -c` with `shell`, else the command's words (throws on a command that cannot be split). */
+function argvOf(settings: PostSyncSettings): string[] {
+  if (settings.shell) return ['/bin/sh', '-c', settings.command];
+  return settings.enabled ? splitCommand(settings.command) : [];
 }
 
 /** The daemon's environment without its own `SYNC4LOONG_*` settings (they may hold secrets), plus what changed. */

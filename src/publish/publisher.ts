@@ -7,6 +7,7 @@ import { parseSyncItems, type SyncItem } from './items.js';
 import { keyForFolderFile, keyForSingleFile, targetProblem } from './keys.js';
 import type { RootPolicy } from './roots.js';
 import { hasAnyFile, walkFiles } from './walk.js';
+import { readSetting, type Setting } from '../setting.js';
 
 /** The part of a BullMQ queue the publisher uses. */
 export interface JobSink {
@@ -59,12 +60,11 @@ export interface Publisher {
   publish(body: unknown): Promise<PublishSummary>;
 }
 
-export function createPublisher(deps: { sink: JobSink; log: Logger }, options: PublisherOptions): Publisher {
-  const chunkSize = options.chunkSize ?? 1000;
-  const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 15_000;
+/** Options are read once per publish: a reload applies to the next one. */
+export function createPublisher(deps: { sink: JobSink; log: Logger }, settings: Setting<PublisherOptions>): Publisher {
   const { sink, log } = deps;
 
-  async function resolveItem(item: SyncItem, index: number): Promise<ResolvedItem> {
+  async function resolveItem(item: SyncItem, index: number, options: PublisherOptions): Promise<ResolvedItem> {
     let root: string;
     try {
       root = await realpath(item.from);
@@ -81,7 +81,7 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
     return { ...item, root, isDirectory: false, size: info.size };
   }
 
-  async function flush(chunk: Array<{ name: string; data: FileSyncJobData; opts: JobsOptions }>): Promise<void> {
+  async function flush(chunk: Array<{ name: string; data: FileSyncJobData; opts: JobsOptions }>, enqueueTimeoutMs: number): Promise<void> {
     if (chunk.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -97,7 +97,7 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
     }
   }
 
-  async function* jobsOf(item: ResolvedItem, summary: PublishSummary): AsyncGenerator<FileSyncJobData> {
+  async function* jobsOf(item: ResolvedItem, summary: PublishSummary, options: PublisherOptions): AsyncGenerator<FileSyncJobData> {
     const common = { delete_after_sync: item.delete_after_sync, overwrite: item.overwrite, root: item.root };
     const skipped = (path: string, reason: string) => {
       log.warn({ path, reason }, 'entry skipped');
@@ -122,9 +122,12 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
 
   return {
     async publish(body) {
+      const options = readSetting(settings);
+      const chunkSize = options.chunkSize ?? 1000;
+      const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 15_000;
       const items = parseSyncItems(body, options.maxItems);
       const resolved: ResolvedItem[] = [];
-      for (const [index, item] of items.entries()) resolved.push(await resolveItem(item, index));
+      for (const [index, item] of items.entries()) resolved.push(await resolveItem(item, index, options));
       if (!sink.isReady()) throw errors.queueUnavailable();
 
       const summary: PublishSummary = { total_files: 0, items: [], skipped_count: 0, skipped: [] };
@@ -133,17 +136,17 @@ export function createPublisher(deps: { sink: JobSink; log: Logger }, options: P
         for (const item of resolved) {
           const published: PublishedItem = { from: item.from, to: item.to, total_files: 0 };
           summary.items.push(published);
-          for await (const data of jobsOf(item, summary)) {
+          for await (const data of jobsOf(item, summary, options)) {
             chunk.push({ name: FILE_SYNC_SINGLE, data, opts: options.jobOptions });
             published.total_files += 1;
             if (chunk.length >= chunkSize) {
-              await flush(chunk);
+              await flush(chunk, enqueueTimeoutMs);
               summary.total_files += chunk.length;
               chunk = [];
             }
           }
         }
-        await flush(chunk);
+        await flush(chunk, enqueueTimeoutMs);
         summary.total_files += chunk.length;
       } catch (error) {
         log.error({ err: error, enqueued: summary.total_files }, 'publish interrupted');

@@ -20,10 +20,20 @@ export interface UploadWorkerOptions {
   lockMs?: number;
 }
 
+/** What a config reload may change while the worker runs. */
+export type UploadWorkerSettings = Pick<UploadWorkerOptions, 'concurrency' | 'timeoutMs' | 'shutdownTimeoutMs'>;
+
 export interface UploadWorker {
   start(): Promise<void>;
   close(): Promise<void>;
   setConcurrency(concurrency: number): void;
+  /**
+   * New limits: the timeout applies to uploads started from now on, the shutdown timeout to
+   * the next shutdown. A higher concurrency fetches more jobs as soon as a running upload
+   * finishes (BullMQ's fetch loop waits on the running ones); a lower one lets running
+   * uploads finish and starts fewer.
+   */
+  update(settings: UploadWorkerSettings): void;
 }
 
 /** BullMQ worker running `fileSync` for each upload job, with a real per-job timeout. */
@@ -32,12 +42,14 @@ export function createUploadWorker(
   options: UploadWorkerOptions,
 ): UploadWorker {
   const { log } = deps;
+  let settings: UploadWorkerSettings = options;
 
   async function process(job: Job<FileSyncJobData, FileSyncResult>, _token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
     const problem = jobDataProblem(job.data);
     if (problem !== undefined) throw new UnrecoverableError(`invalid job data: ${problem}`);
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error('timeout')), options.timeoutMs);
+    const timeoutMs = settings.timeoutMs;
+    const timer = setTimeout(() => controller.abort(new Error('timeout')), timeoutMs);
     const onCancel = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onCancel, { once: true });
     const context: JobContext = {
@@ -59,7 +71,7 @@ export function createUploadWorker(
       }
     } catch (error) {
       if (controller.signal.aborted && controller.signal.reason instanceof Error && controller.signal.reason.message === 'timeout') {
-        throw new Error(`upload timed out after ${Math.round(options.timeoutMs / 1000)} s`);
+        throw new Error(`upload timed out after ${Math.round(timeoutMs / 1000)} s`);
       }
       if (error instanceof PermanentError) throw new UnrecoverableError(error.message);
       throw error;
@@ -103,16 +115,20 @@ export function createUploadWorker(
     setConcurrency(concurrency) {
       worker.concurrency = concurrency;
     },
+    update(next) {
+      settings = next;
+      if (worker.concurrency !== next.concurrency) worker.concurrency = next.concurrency;
+    },
     close() {
       closing ??= (async () => {
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), options.shutdownTimeoutMs);
+          timer = setTimeout(() => resolve('timeout'), settings.shutdownTimeoutMs);
         });
         const outcome = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
         clearTimeout(timer);
         if (outcome === 'timeout') {
-          log.warn({ timeout_ms: options.shutdownTimeoutMs }, 'uploads still running at shutdown; they will be retried after restart');
+          log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'uploads still running at shutdown; they will be retried after restart');
           await worker.close(true);
         }
         // A cluster connection was handed in as an instance: BullMQ leaves it open.
