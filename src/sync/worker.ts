@@ -47,6 +47,7 @@ export function createUploadWorker(
   async function process(job: Job<FileSyncJobData, FileSyncResult>, _token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
     const problem = jobDataProblem(job.data);
     if (problem !== undefined) throw new UnrecoverableError(`invalid job data: ${problem}`);
+    log.debug({ s3_key: job.data.s3_key, job_id: job.id, attempt: job.attemptsMade + 1 }, 'upload job started');
     const controller = new AbortController();
     const timeoutMs = settings.timeoutMs;
     const timer = setTimeout(() => controller.abort(new Error('timeout')), timeoutMs);
