@@ -24,11 +24,13 @@ export async function runDaemon(configFile: string | undefined): Promise<number>
   if (loaded.unknownKeys.length > 0) log.warn({ keys: loaded.unknownKeys.join(',') }, 'unknown config keys ignored');
   if (loaded.file !== undefined) log.info({ file: loaded.file }, 'config loaded');
   live = createLiveConfig({ log, load }, { initial: loaded });
-  const reloadOnHangup = () => void live.reload('SIGHUP');
-  process.on('SIGHUP', reloadOnHangup);
+  let stopping = false;
+  // Stays installed until exit: without a listener, SIGHUP would kill the process.
+  process.on('SIGHUP', () => {
+    if (!stopping) void live.reload('SIGHUP');
+  });
 
   const app = createApp(config, { log, live });
-  let stopping = false;
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -38,7 +40,6 @@ export async function runDaemon(configFile: string | undefined): Promise<number>
       stopping = true;
       log.info({ signal }, 'shutting down');
       live.close();
-      process.off('SIGHUP', reloadOnHangup);
       app.close().then(
         () => resolve(0),
         (error: unknown) => {
@@ -55,7 +56,6 @@ export async function runDaemon(configFile: string | undefined): Promise<number>
   } catch (error) {
     log.fatal({ err: error }, 'daemon failed to start');
     live.close();
-    process.off('SIGHUP', reloadOnHangup);
     await app.close().catch(() => undefined);
     return 1;
   }

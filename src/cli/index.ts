@@ -10,7 +10,8 @@ import { runDaemon } from './daemon.js';
 const HELP = `sync4loong — push local folders to S3-compatible storage through a Redis job queue
 
 Usage:
-  sync4loong daemon [--config FILE]   run the HTTP API and the upload workers
+  sync4loong daemon [--config FILE]   run the HTTP API and the upload workers (daemon.role);
+                                      the config reloads when its file changes, or on SIGHUP
   sync4loong config [--config FILE]   print the effective configuration (secrets redacted)
   sync4loong --help | --version
 
