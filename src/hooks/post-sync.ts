@@ -1,14 +1,16 @@
-import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type RedisOptions } from 'bullmq';
+import { Queue, Worker, type JobsOptions, type RedisOptions } from 'bullmq';
 import type { Cluster, RedisOptions as IORedisOptions } from 'ioredis';
 import type { RedisClient as Redis } from '../queue/index.js';
 import { errors } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { createChangeSet, type PendingTiming } from './changes.js';
 import { createRunHistory, type HookRun } from './history.js';
-import type { HookMetrics, HookOutcome } from './metrics.js';
+import type { HookMetrics } from './metrics.js';
 import { createUploadNotifier } from './notifier.js';
-import { runCommand, type CommandResult } from './run-command.js';
+import { createJobRunner, type PostSyncJobData, type PostSyncResult } from './run-job.js';
 import { splitCommand } from './words.js';
+
+export { OUTPUT_TAIL_BYTES, type PostSyncJobData, type PostSyncResult } from './run-job.js';
 
 /** BullMQ queue (and job name) of the post-sync command. */
 export const POST_SYNC_QUEUE = 'post_sync';
@@ -17,8 +19,6 @@ const DEDUPLICATION_ID = 'post_sync';
 
 /** Most uploaded keys kept by name and written to the command's stdin. */
 export const MAX_REPORTED_KEYS = 10_000;
-/** Bytes of stdout and of stderr kept per run. */
-export const OUTPUT_TAIL_BYTES = 4096;
 /** Runs kept in the history served at `GET /hooks/runs`. */
 export const HISTORY_SIZE = 50;
 
@@ -57,18 +57,6 @@ export interface PostSyncReport {
   pending: { uploaded_count: number; first_upload_at: string | null };
   /** Newest first. */
   runs: HookRun[];
-}
-
-export interface PostSyncJobData {
-  /** When the job was (re-)armed (informative: `replace` keeps only the last). */
-  armed_at: string;
-}
-
-export interface PostSyncResult {
-  outcome: HookOutcome | 'nothing_to_report';
-  uploaded_count: number;
-  exit_code?: number | null;
-  duration_ms?: number;
 }
 
 export interface PostSync {
@@ -128,96 +116,23 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
     await queue.add(POST_SYNC_QUEUE, { armed_at: new Date(timing.now).toISOString() }, jobOptions);
   }
 
+  const runner = createJobRunner({ changes, history, metrics, log }, () => ({
+    argv,
+    timeoutMs: settings.timeoutMs,
+    killGraceMs: settings.killGraceMs,
+  }));
+
   const notifier = createUploadNotifier(
     { changes, arm, log },
     { coalesceMs: options.coalesceMs ?? 100, retryMs: 2000, maxKeys: MAX_REPORTED_KEYS },
   );
-
-  /** Running commands, so shutdown can stop them. */
-  const running = new Set<AbortController>();
-
-  async function processJob(job: Job<PostSyncJobData, PostSyncResult>): Promise<PostSyncResult> {
-    const batch = await changes.take();
-    if (batch.count === 0) {
-      log.debug({ job_id: job.id }, 'post-sync command skipped: nothing uploaded since the last run');
-      return { outcome: 'nothing_to_report', uploaded_count: 0 };
-    }
-    const attempt = job.attemptsMade + 1;
-    const attempts = job.opts.attempts ?? 1;
-    const run = { argv, timeoutMs: settings.timeoutMs, killGraceMs: settings.killGraceMs };
-    const startedAt = new Date();
-    const controller = new AbortController();
-    running.add(controller);
-    let result: CommandResult;
-    try {
-      result = await runCommand(run.argv, {
-        env: commandEnv(batch.count, batch.keys.length),
-        stdin: batch.keys.length > 0 ? `${batch.keys.join('\n')}\n` : '',
-        timeoutMs: run.timeoutMs,
-        killGraceMs: run.killGraceMs,
-        tailBytes: OUTPUT_TAIL_BYTES,
-        signal: controller.signal,
-      });
-    } finally {
-      running.delete(controller);
-    }
-    if (result.aborted) {
-      // Shutdown: the failed attempt is retried later with the same changes (they stay in flight).
-      log.warn({ job_id: job.id, duration_ms: result.durationMs }, 'post-sync command stopped by shutdown');
-      throw new Error('post-sync command stopped by daemon shutdown');
-    }
-
-    const outcome: HookOutcome = result.timedOut ? 'timeout' : result.exitCode === 0 && !result.spawnError ? 'success' : 'failure';
-    // A program that cannot be started will not start on a retry either.
-    const permanent = result.spawnError !== undefined;
-    const willRetry = outcome !== 'success' && !permanent && attempt < attempts;
-    const record: HookRun = {
-      job_id: String(job.id),
-      attempt,
-      started_at: startedAt.toISOString(),
-      finished_at: new Date().toISOString(),
-      duration_ms: result.durationMs,
-      outcome,
-      exit_code: result.exitCode,
-      signal: result.signal,
-      ...(result.spawnError ? { error: result.spawnError.message } : {}),
-      uploaded_count: batch.count,
-      keys_sent: batch.keys.length,
-      will_retry: willRetry,
-      stdout_tail: result.stdoutTail,
-      stderr_tail: result.stderrTail,
-    };
-    metrics.run(outcome);
-    await history.add(record).catch((error: unknown) => log.warn({ err: error }, 'post-sync run history not saved'));
-    const fields = {
-      job_id: record.job_id,
-      attempt,
-      outcome,
-      exit_code: record.exit_code,
-      signal: record.signal,
-      duration_ms: record.duration_ms,
-      uploaded_count: record.uploaded_count,
-      will_retry: willRetry,
-      ...(record.error ? { err: record.error } : {}),
-      stdout_tail: record.stdout_tail,
-      stderr_tail: record.stderr_tail,
-    };
-    if (outcome === 'success') {
-      log.info(fields, 'post-sync command succeeded');
-      await changes.commit();
-      return { outcome, uploaded_count: batch.count, exit_code: result.exitCode, duration_ms: result.durationMs };
-    }
-    log[willRetry ? 'warn' : 'error'](fields, 'post-sync command failed');
-    const reason = describeFailure(result, run.timeoutMs);
-    throw permanent ? new UnrecoverableError(reason) : new Error(reason);
-  }
 
   /** This daemon's worker of the command, while the command is enabled. */
   let worker: Worker<PostSyncJobData, PostSyncResult> | undefined;
   let started = false;
 
   async function startWorker(): Promise<void> {
-    const created = new Worker<PostSyncJobData, PostSyncResult>(POST_SYNC_QUEUE, processJob, {
+    const created = new Worker<PostSyncJobData, PostSyncResult>(POST_SYNC_QUEUE, (job) => runner.process(job), {
       connection: options.connection as RedisOptions | Cluster,
       prefix: options.prefix,
       concurrency: 1,
@@ -239,10 +154,14 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
     }
   }
 
-  async function stopWorker(): Promise<void> {
+  /** The worker being closed, so a shutdown during a switch-off waits for the same close. */
+  let stopping: Promise<void> = Promise.resolve();
+
+  function stopWorker(): Promise<void> {
     const current = worker;
     worker = undefined;
-    if (current !== undefined) await closeWorker(current);
+    if (current !== undefined) stopping = closeWorker(current);
+    return stopping;
   }
 
   /** Settings changes one at a time, so start and stop of the worker never interleave. */
@@ -299,12 +218,13 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
     async start() {
       started = true;
       if (!settings.enabled || !runWorker) return;
-      updating = updating.then(startWorker);
-      await updating;
+      const result = updating.then(startWorker);
+      updating = result.catch(() => undefined);
+      await result;
     },
     close() {
       closing ??= (async () => {
-        await updating.catch(() => undefined);
+        // Not waiting for a settings change in progress: it sees `closing` and stops.
         await notifier.close();
         await stopWorker();
         await queue.close();
@@ -326,7 +246,7 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
       // Stop the command's process group; the run then fails, and is retried with the same
       // changes by whichever daemon is still (or again) running.
       log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'post-sync command still running at shutdown: stopping it');
-      for (const controller of running) controller.abort();
+      runner.abortAll();
       await current.close();
     }
   }
@@ -336,22 +256,4 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
 function argvOf(settings: PostSyncSettings): string[] {
   if (settings.shell) return ['/bin/sh', '-c', settings.command];
   return settings.enabled ? splitCommand(settings.command) : [];
-}
-
-/** The daemon's environment without its own `SYNC4LOONG_*` settings (they may hold secrets), plus what changed. */
-function commandEnv(uploadedCount: number, keysSent: number): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith('SYNC4LOONG_')) env[name] = value;
-  }
-  env.SYNC4LOONG_UPLOADED_COUNT = String(uploadedCount);
-  env.SYNC4LOONG_KEYS_SENT = String(keysSent);
-  return env;
-}
-
-function describeFailure(result: CommandResult, timeoutMs: number): string {
-  if (result.spawnError) return `post-sync command could not start: ${result.spawnError.message}`;
-  if (result.timedOut) return `post-sync command timed out after ${Math.round(timeoutMs / 1000)} s`;
-  if (result.signal) return `post-sync command killed by ${result.signal}`;
-  return `post-sync command exited with status ${result.exitCode}`;
 }
