@@ -3,10 +3,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { validateConfig } from '../../src/config/index.js';
+import { silentLogger } from '../../src/log/index.js';
+import { FILE_SYNC_SINGLE, UPLOAD_QUEUE } from '../../src/queue/index.js';
 import { createStorage } from '../../src/storage/index.js';
+import { createOutageGate, createUploadWorker, noSyncMetrics } from '../../src/sync/index.js';
 import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
-import { createBucket, listKeys, rawConfig, tempDir, writeTree } from '../helpers/daemon.js';
+import { createBucket, listKeys, rawConfig, tempDir, uniqueName, writeTree } from '../helpers/daemon.js';
 import { capturingLogger, gatedStorage, startLiveApp } from './live-app.js';
 
 /** 0.5 s in the config's minutes. */
@@ -99,6 +103,18 @@ describe('reloading worker-side keys in a running daemon', () => {
       await waitFor(async () => (await lineCount(out)) === 1, { what: 'the command to run once' });
       assert.equal((await readFile(out, 'utf8')).trim(), '2', 'the two uploads made while on (the one made while off was never recorded)');
 
+      // Another command (and debounce) for the next run.
+      const otherOut = `${out}.other`;
+      const other = { ...hook, ssh_command: `echo "other $SYNC4LOONG_UPLOADED_COUNT" >> ${otherOut}`, ssh_debounce_minutes: 0.3 / 60 };
+      assert.deepEqual((await daemon.reconfigure({ daemon: { ...other, enable_ssh_task: true } })).changed, [
+        'daemon.ssh_command',
+        'daemon.ssh_debounce_minutes',
+      ]);
+      await publish('on-3.narinfo');
+      await waitFor(async () => (await lineCount(otherOut)) === 1, { what: 'the new command to run' });
+      assert.equal((await readFile(otherOut, 'utf8')).trim(), 'other 1');
+      assert.equal(await lineCount(out), 1, 'the old command did not run again');
+
       await daemon.reconfigure({ daemon: { ...hook, enable_ssh_task: false } });
       await publish('off-2.narinfo');
       await new Promise((resolve) => setTimeout(resolve, 1500)); // three debounce times
@@ -135,6 +151,36 @@ describe('reloading worker-side keys in a running daemon', () => {
       assert.equal(linesOf('upload job started', 'store/c.narinfo').length + linesOf('file uploaded', 'store/c.narinfo').length, 0);
     } finally {
       await daemon.close();
+    }
+  });
+
+  it('a new upload timeout (publish.timeout_minutes) applies to uploads started after the update', async () => {
+    // The config's timeout is whole minutes: this drives the worker's update() with milliseconds.
+    const connection = { host: '127.0.0.1', port: redis.port };
+    const prefix = uniqueName('t');
+    const queue = new Queue(UPLOAD_QUEUE, { connection, prefix });
+    // An upload that only ends when the worker aborts it.
+    const fileSync = (_data: unknown, signal?: AbortSignal) =>
+      new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+    const log = silentLogger();
+    const outage = createOutageGate({ ping: async () => {}, log }, { probeIntervalMs: 1000 });
+    const worker = createUploadWorker(
+      { fileSync, log, metrics: noSyncMetrics, outage },
+      { connection: { ...connection, maxRetriesPerRequest: null }, prefix, concurrency: 1, timeoutMs: 60_000, shutdownTimeoutMs: 1000 },
+    );
+    try {
+      worker.update({ concurrency: 1, timeoutMs: 300, shutdownTimeoutMs: 1000 });
+      await worker.start();
+      const data = { file_path: '/tmp/x/a', s3_key: 'store/a', root: '/tmp/x', size: 1, delete_after_sync: false, overwrite: false };
+      const job = await queue.add(FILE_SYNC_SINGLE, data, { attempts: 1 });
+      const failed = await waitFor(async () => ((await job.isFailed()) ? await queue.getJob(job.id!) : undefined), {
+        timeoutMs: 10_000,
+        what: 'the job to time out',
+      });
+      assert.match(failed!.failedReason, /upload timed out after 0 s/);
+    } finally {
+      await worker.close();
+      await queue.close();
     }
   });
 });
