@@ -4,8 +4,8 @@
  */
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config/index.js';
-import { secretValues } from './config/index.js';
+import type { Config, LiveConfig } from './config/index.js';
+import { fixedConfig, secretValues } from './config/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import {
@@ -45,10 +45,17 @@ export interface AppOptions {
   listen?: { host: string; port: number };
   /** Storage to use instead of the configured one (tests may wrap it). */
   storage?: Storage;
+  /**
+   * The reloadable config (the daemon's, from `createLiveConfig`); its current config must
+   * be the one given. Without it the config is fixed for the app's life.
+   */
+  live?: LiveConfig;
 }
 
 export interface App {
+  /** The running config (changes with accepted reloads). */
   readonly config: Config;
+  readonly live: LiveConfig;
   readonly log: Logger;
   readonly http: FastifyInstance;
   readonly uploads: Queue<FileSyncJobData, FileSyncResult>;
@@ -73,6 +80,10 @@ function bucketId(config: Config): string {
 
 export function createApp(config: Config, options: AppOptions = {}): App {
   const log = options.log ?? createLogger({ level: config.daemon.log_level, secrets: secretValues(config) });
+  const live = options.live ?? fixedConfig(config, log);
+  const { role } = config.daemon;
+  const servesApi = role !== 'worker';
+  const runsWorkers = role !== 'api';
   const metrics = createMetrics();
   const storage = instrumentStorage(options.storage ?? createStorage(config), metrics.storage);
   const prefix = config.redis.key_prefix;
@@ -93,7 +104,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const uploads = new Queue<FileSyncJobData, FileSyncResult>(UPLOAD_QUEUE, { connection: apiRedis, prefix });
   uploads.on('error', (error) => log.debug({ err: error }, 'queue error'));
 
-  const roots = createRootPolicy(config.publish.allowed_roots);
+  const roots = live.select((current) => createRootPolicy(current.publish.allowed_roots));
   const batchOptions = { prefix, ttlSeconds: Math.round(config.publish.batch_ttl_hours * 3600) };
   const apiBatches = createBatchStore({ redis: apiRedis }, batchOptions);
   const publisher = createPublisher(
@@ -105,7 +116,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       batches: apiBatches,
       log,
     },
-    { maxItems: config.publish.max_items, jobOptions: uploadJobOptions(config.publish), roots, orderNix: config.nix.order_narinfo },
+    live.select((current) => ({
+      maxItems: current.publish.max_items,
+      jobOptions: uploadJobOptions(current.publish),
+      roots: roots(),
+      orderNix: current.nix.order_narinfo,
+    })),
   );
   const idempotentPublisher = createIdempotentPublisher(
     { publisher, redis: apiRedis, log },
@@ -124,59 +140,69 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     },
   });
 
-  const recorder = createExistenceRecorder(
-    { redis: workerRedis, log },
-    { prefix, bucketId: bucketId(config), positiveTtlSeconds: config.cache.positive_ttl_seconds },
-  );
-  const checker = createExistenceChecker(
-    { redis: checkRedis, storage, log, metrics: metrics.check },
-    {
-      prefix,
-      bucketId: bucketId(config),
-      allowedPrefixes: config.cache.allowed_prefixes,
-      positiveTtlSeconds: config.cache.positive_ttl_seconds,
-      negativeTtlSeconds: config.cache.negative_ttl_seconds,
-      maxConcurrentHeads: config.cache.max_concurrent_s3_checks,
-      headTimeoutMs: config.cache.s3_timeout_seconds * 1000,
-      maxBatchKeys: config.cache.max_batch_keys,
+  // Cache prefixes and TTLs are read at each use, so a reloaded config applies at once.
+  const cacheSettings = {
+    prefix,
+    bucketId: bucketId(config),
+    get allowedPrefixes() {
+      return live.current().cache.allowed_prefixes;
     },
-  );
+    get positiveTtlSeconds() {
+      return live.current().cache.positive_ttl_seconds;
+    },
+    get negativeTtlSeconds() {
+      return live.current().cache.negative_ttl_seconds;
+    },
+    get maxBatchKeys() {
+      return live.current().cache.max_batch_keys;
+    },
+    maxConcurrentHeads: config.cache.max_concurrent_s3_checks,
+    headTimeoutMs: config.cache.s3_timeout_seconds * 1000,
+  };
+  const recorder = createExistenceRecorder({ redis: workerRedis, log }, cacheSettings);
+  const checker = createExistenceChecker({ redis: checkRedis, storage, log, metrics: metrics.check }, cacheSettings);
   const hooks = createPostSync(
     { redis: workerRedis, log, metrics: metrics.hooks },
-    { ...postSyncOptions(config), connection: workerConnection(config.redis) },
+    { ...postSyncOptions(config), connection: workerConnection(config.redis), runWorker: runsWorkers },
   );
   /** Every queue of the daemon: shown in the UI, counted in /metrics and /stats. */
   const queues: Queue[] = [uploads, hooks.queue];
   metrics.watchQueues(queues, (error) => log.debug({ err: error }, 'queue metrics unavailable'));
   const fileSync = createFileSync(
     { storage, cache: recorder, log, metrics: metrics.sync, onUploaded: (key) => hooks.notifyUpload(key) },
-    { compare: config.publish.compare, roots, validateNarinfo: config.nix.validate_narinfo },
+    live.select((current) => ({ compare: current.publish.compare, roots: roots(), validateNarinfo: current.nix.validate_narinfo })),
   );
   const outage = createOutageGate({ ping: (signal) => storage.ping(signal), log }, { probeIntervalMs: 2000 });
-  const worker: UploadWorker = createUploadWorker(
-    { fileSync, log, metrics: metrics.sync, outage, batches: batchTracker },
-    {
-      connection: workerConnection(config.redis),
-      prefix,
-      concurrency: config.daemon.concurrency,
-      timeoutMs: config.publish.timeout_minutes * 60_000,
-      shutdownTimeoutMs: config.daemon.shutdown_timeout_seconds * 1000,
-      lockMs: config.daemon.job_lock_seconds * 1000,
-    },
-  );
+  // An api-only daemon runs no upload worker: the worker daemons on the same Redis do.
+  const worker: UploadWorker | undefined = runsWorkers
+    ? createUploadWorker(
+        { fileSync, log, metrics: metrics.sync, outage, batches: batchTracker },
+        {
+          connection: workerConnection(config.redis),
+          prefix,
+          ...uploadWorkerSettings(config),
+          lockMs: config.daemon.job_lock_seconds * 1000,
+        },
+      )
+    : undefined;
+  followConfig(live, { log, worker, hooks });
 
   const http = createHttpServer({ log }, { bodyLimit: config.http.body_limit_bytes });
   registerAuth(http, {
-    tokens: () => config.http.auth_tokens,
+    tokens: () => live.current().http.auth_tokens,
     publicPaths: ['/healthz', '/readyz'],
-    publicCheck: () => config.http.public_check,
+    publicCheck: () => live.current().http.public_check,
     uiPrefix: config.asynqmon.root_path,
   });
-  registerPublishRoutes(http, { publisher: idempotentPublisher });
-  registerBatchRoutes(http, { batches: apiBatches });
-  registerHooksRoutes(http, { hooks });
-  registerCheckRoutes(http, { checker });
+  if (servesApi) {
+    registerPublishRoutes(http, { publisher: idempotentPublisher });
+    registerBatchRoutes(http, { batches: apiBatches });
+    registerHooksRoutes(http, { hooks });
+    registerCheckRoutes(http, { checker });
+  }
+  const details = () => ({ role, config: live.status() });
   registerHealthRoutes(http, {
+    details,
     probes: [
       {
         name: 'redis',
@@ -189,14 +215,18 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     ],
   });
   registerMetricsRoute(http, { registry: metrics.registry });
-  registerStatsRoute(http, { stats: createStatsReader({ queues, throughput: metrics.throughput }, { timeoutMs: 2000 }) });
-  if (config.asynqmon.enabled) {
-    registerQueueUi(http, { queues }, { rootPath: config.asynqmon.root_path, readOnly: config.asynqmon.read_only_mode });
+  registerStatsRoute(http, { stats: createStatsReader({ queues, throughput: metrics.throughput }, { timeoutMs: 2000 }), details });
+  if (servesApi && config.asynqmon.enabled) {
+    const readOnly = () => live.current().asynqmon.read_only_mode;
+    registerQueueUi(http, { queues }, { rootPath: config.asynqmon.root_path, readOnly });
   }
 
   let closing: Promise<void> | undefined;
   const app: App = {
-    config,
+    get config() {
+      return live.current();
+    },
+    live,
     log,
     http,
     uploads,
@@ -205,7 +235,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     url: '',
     async start() {
       await warnAboutRedisPersistence(apiRedis, log);
-      await worker.start();
+      await worker?.start();
       await hooks.start();
       const listen = options.listen ?? parseListenAddress(config.http.addr);
       await http.listen({ host: listen.host, port: listen.port });
@@ -213,9 +243,17 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       const port = typeof address === 'object' && address !== null ? address.port : listen.port;
       const host = listen.host === '0.0.0.0' || listen.host === '::' ? '127.0.0.1' : listen.host;
       app.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      warnAboutExposure(config, listen.host, log);
+      if (servesApi) warnAboutExposure(live.current(), listen.host, log);
+      const current = live.current();
       log.info(
-        { addr: `${listen.host}:${port}`, storage: storage.description, concurrency: config.daemon.concurrency, redis: config.redis.addr },
+        {
+          addr: `${listen.host}:${port}`,
+          role,
+          storage: storage.description,
+          concurrency: current.daemon.concurrency,
+          redis: config.redis.addr,
+          config_hash: live.status().hash,
+        },
         'daemon started',
       );
     },
@@ -224,7 +262,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         await http.close();
         checker.close();
         batchTracker.close();
-        await worker.close();
+        await worker?.close();
         await hooks.close();
         await uploads.close();
         await closeRedis(checkRedis);
@@ -237,6 +275,27 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     },
   };
   return app;
+}
+
+function uploadWorkerSettings(config: Config) {
+  return {
+    concurrency: config.daemon.concurrency,
+    timeoutMs: config.publish.timeout_minutes * 60_000,
+    shutdownTimeoutMs: config.daemon.shutdown_timeout_seconds * 1000,
+  };
+}
+
+/**
+ * The live keys that components must act on (the others are read where they are used:
+ * tokens, allowed roots, job options, compare mode, read-only mode). A module with live
+ * keys of its own adds one `live.subscribe(...)` line here.
+ */
+function followConfig(live: LiveConfig, parts: { log: Logger; worker: UploadWorker | undefined; hooks: PostSync }): void {
+  live.subscribe(async (next, previous) => {
+    if (next.daemon.log_level !== previous.daemon.log_level) parts.log.level = next.daemon.log_level;
+    parts.worker?.update(uploadWorkerSettings(next));
+    await parts.hooks.update(postSyncOptions(next));
+  });
 }
 
 /** Queue data must survive restarts and memory pressure: say so when Redis is not set up for it. */

@@ -14,10 +14,16 @@
 #     };
 #     outboxDirs = [ "/var/cache/nix-outbox" ];
 #   };
+#
+# The config lands in /etc/sync4loong/config.toml; `nixos-rebuild switch` reloads the
+# daemon (SIGHUP) when only the settings changed, so live keys apply without a restart.
+# Keys that need a restart (the [redis], [s3] and [storage] sections, http.addr, ...) are
+# then only named in a warning: run `systemctl restart sync4loong` after changing those.
 { config, lib, pkgs, ... }:
 let
   cfg = config.services.sync4loong;
   format = pkgs.formats.toml { };
+  configFile = format.generate "sync4loong.toml" cfg.settings;
 in
 {
   options.services.sync4loong = {
@@ -49,6 +55,7 @@ in
       port = 6379;
       settings = { appendonly = "yes"; maxmemory-policy = "noeviction"; };
     };
+    environment.etc."sync4loong/config.toml".source = configFile;
     users.users.sync4loong = { isSystemUser = true; group = "sync4loong"; };
     users.groups.sync4loong = { };
     systemd.services.sync4loong = {
@@ -56,7 +63,9 @@ in
       wantedBy = [ "multi-user.target" ];
       after = [ "network-online.target" ] ++ lib.optional cfg.redis.createLocally "redis-sync4loong.service";
       wants = [ "network-online.target" ];
-      environment.SYNC4LOONG_CONFIG = format.generate "sync4loong.toml" cfg.settings;
+      environment.SYNC4LOONG_CONFIG = "/etc/sync4loong/config.toml";
+      # A new config reloads instead of restarting (see the note at the top).
+      reloadTriggers = [ configFile ];
       serviceConfig = {
         ExecStart = "${cfg.package}/bin/sync4loong daemon";
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";

@@ -1,21 +1,36 @@
 import { createApp } from '../app.js';
-import { loadConfig, secretValues } from '../config/index.js';
+import { createLiveConfig, loadConfig, secretValues, type LiveConfig } from '../config/index.js';
 import { createLogger } from '../log/index.js';
 
 /**
  * Loads and validates the config (exiting before touching Redis or S3 when it is bad),
- * starts the daemon, and stops it gracefully on SIGINT/SIGTERM. A second signal exits at
- * once; running jobs are then picked up again after restart.
+ * starts the daemon, reloads the config when its file changes or on SIGHUP, and stops
+ * gracefully on SIGINT/SIGTERM. A second signal exits at once; running jobs are then
+ * picked up again after restart.
  */
 export async function runDaemon(configFile: string | undefined): Promise<number> {
-  const loaded = loadConfig({ file: configFile });
+  const load = () => loadConfig({ file: configFile });
+  const loaded = load();
   const { config } = loaded;
-  const log = createLogger({ level: config.daemon.log_level, secrets: secretValues(config) });
+  // Secrets are asked for per line: a reload may add tokens that must be scrubbed as well.
+  let live: LiveConfig | undefined;
+  let known = { config, secrets: secretValues(config) };
+  const secrets = () => {
+    const current = live?.current() ?? config;
+    if (current !== known.config) known = { config: current, secrets: secretValues(current) };
+    return known.secrets;
+  };
+  const log = createLogger({ level: config.daemon.log_level, secrets });
   if (loaded.unknownKeys.length > 0) log.warn({ keys: loaded.unknownKeys.join(',') }, 'unknown config keys ignored');
   if (loaded.file !== undefined) log.info({ file: loaded.file }, 'config loaded');
-
-  const app = createApp(config, { log });
+  live = createLiveConfig({ log, load }, { initial: loaded });
   let stopping = false;
+  // Stays installed until exit: without a listener, SIGHUP would kill the process.
+  process.on('SIGHUP', () => {
+    if (!stopping) void live.reload('SIGHUP');
+  });
+
+  const app = createApp(config, { log, live });
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -24,6 +39,7 @@ export async function runDaemon(configFile: string | undefined): Promise<number>
       }
       stopping = true;
       log.info({ signal }, 'shutting down');
+      live.close();
       app.close().then(
         () => resolve(0),
         (error: unknown) => {
@@ -39,6 +55,7 @@ export async function runDaemon(configFile: string | undefined): Promise<number>
     await app.start();
   } catch (error) {
     log.fatal({ err: error }, 'daemon failed to start');
+    live.close();
     await app.close().catch(() => undefined);
     return 1;
   }

@@ -14,7 +14,8 @@ import { runPublish } from './publish.js';
 const HELP = `sync4loong — push local folders to S3-compatible storage through a Redis job queue
 
 Usage:
-  sync4loong daemon [--config FILE]   run the HTTP API and the upload workers
+  sync4loong daemon [--config FILE]   run the HTTP API and the upload workers (daemon.role);
+                                      the config reloads when its file changes, or on SIGHUP
   sync4loong config [--config FILE]   print the effective configuration (secrets redacted)
   sync4loong publish FROM TO [--delete-after-sync] [--overwrite] [--wait] [--json]
                                       ask a running daemon to upload FROM (a folder or a

@@ -152,6 +152,16 @@ export const daemonSchema = z.object({
     .describe(
       '(new) On SIGTERM/SIGINT, how long running uploads may take to finish before they are abandoned (they are retried after restart).',
     ),
+  role: z
+    .enum(['all', 'api', 'worker'])
+    .default('all')
+    .describe(
+      '(new) What this daemon runs: `api` the HTTP API without workers, `worker` the upload and post-sync workers with only `/healthz`, `/readyz`, `/metrics` and `/stats` on `http.addr`, `all` both. Needs a restart.',
+    ),
+  watch_config: z
+    .boolean()
+    .default(true)
+    .describe('(new) Reload the config file when it changes (see "Reloading the config"); off: only on SIGHUP.'),
 });
 
 export const publishSchema = z.object({

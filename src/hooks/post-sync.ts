@@ -1,14 +1,16 @@
-import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type RedisOptions } from 'bullmq';
+import { Queue, Worker, type JobsOptions, type RedisOptions } from 'bullmq';
 import type { Cluster, RedisOptions as IORedisOptions } from 'ioredis';
 import type { RedisClient as Redis } from '../queue/index.js';
 import { errors } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { createChangeSet, type PendingTiming } from './changes.js';
 import { createRunHistory, type HookRun } from './history.js';
-import type { HookMetrics, HookOutcome } from './metrics.js';
+import type { HookMetrics } from './metrics.js';
 import { createUploadNotifier } from './notifier.js';
-import { runCommand, type CommandResult } from './run-command.js';
+import { createJobRunner, type PostSyncJobData, type PostSyncResult } from './run-job.js';
 import { splitCommand } from './words.js';
+
+export { OUTPUT_TAIL_BYTES, type PostSyncJobData, type PostSyncResult } from './run-job.js';
 
 /** BullMQ queue (and job name) of the post-sync command. */
 export const POST_SYNC_QUEUE = 'post_sync';
@@ -17,8 +19,6 @@ const DEDUPLICATION_ID = 'post_sync';
 
 /** Most uploaded keys kept by name and written to the command's stdin. */
 export const MAX_REPORTED_KEYS = 10_000;
-/** Bytes of stdout and of stderr kept per run. */
-export const OUTPUT_TAIL_BYTES = 4096;
 /** Runs kept in the history served at `GET /hooks/runs`. */
 export const HISTORY_SIZE = 50;
 
@@ -43,7 +43,12 @@ export interface PostSyncOptions {
   shutdownTimeoutMs: number;
   /** Upload notifications within this window go to Redis together (default 100 ms). */
   coalesceMs?: number;
+  /** Run the command's worker in this process (default true; false in an `api`-role daemon). */
+  runWorker?: boolean;
 }
+
+/** What `update()` may change: everything but where the queue lives and who runs it. */
+export type PostSyncSettings = Omit<PostSyncOptions, 'prefix' | 'connection' | 'coalesceMs' | 'runWorker'>;
 
 /** What `GET /hooks/runs` shows. */
 export interface PostSyncReport {
@@ -54,18 +59,6 @@ export interface PostSyncReport {
   runs: HookRun[];
 }
 
-export interface PostSyncJobData {
-  /** When the job was (re-)armed (informative: `replace` keeps only the last). */
-  armed_at: string;
-}
-
-export interface PostSyncResult {
-  outcome: HookOutcome | 'nothing_to_report';
-  uploaded_count: number;
-  exit_code?: number | null;
-  duration_ms?: number;
-}
-
 export interface PostSync {
   /** The queue, for the monitoring UI. */
   readonly queue: Queue<PostSyncJobData, PostSyncResult>;
@@ -74,6 +67,12 @@ export interface PostSync {
   /** Records buffered notifications now (tests). */
   flush(): Promise<void>;
   report(): Promise<PostSyncReport>;
+  /**
+   * Takes new settings (a config reload): the next arm and the next run use them; turning
+   * the command on starts this daemon's worker, turning it off stops it (a running command
+   * gets up to `shutdownTimeoutMs` to finish). Uploads pending stay in Redis meanwhile.
+   */
+  update(settings: PostSyncSettings): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
 }
@@ -89,15 +88,18 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   const hooksPrefix = `${options.prefix}:hooks`;
   const changes = createChangeSet({ redis }, { keyPrefix: hooksPrefix, maxKeys: MAX_REPORTED_KEYS });
   const history = createRunHistory({ redis }, { key: `${hooksPrefix}:runs`, size: HISTORY_SIZE });
-  const argv = options.shell ? ['/bin/sh', '-c', options.command] : options.enabled ? splitCommand(options.command) : [];
-  const attempts = options.maxRetry + 1;
+  const runWorker = options.runWorker ?? true;
+  /** The current settings, swapped whole by `update()`; each arm and run reads them once. */
+  let settings: PostSyncSettings = options;
+  let argv = argvOf(settings);
 
   const queue = new Queue<PostSyncJobData, PostSyncResult>(POST_SYNC_QUEUE, { connection: redis, prefix: options.prefix });
   queue.on('error', (error) => log.debug({ err: error }, 'post-sync queue error'));
 
   async function arm(timing: PendingTiming): Promise<void> {
     // Debounce from now, but never past the max wait counted from the first unreported upload.
-    const delay = Math.max(0, Math.min(options.debounceMs, timing.since + options.maxWaitMs - timing.now));
+    const { debounceMs, maxWaitMs, maxRetry, retryBackoffMs } = settings;
+    const delay = Math.max(0, Math.min(debounceMs, timing.since + maxWaitMs - timing.now));
     const jobOptions: JobsOptions = {
       delay,
       // replace: a delayed job is swapped for this one (the debounce restarts).
@@ -105,106 +107,65 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
       //   next job when the run ends (so uploads during a run are never missed).
       // extend/ttl: only matter without keepLastIfActive (BullMQ ignores ttl with it); set
       //   to the debounce so the intent stays the same if that option is ever dropped.
-      deduplication: { id: DEDUPLICATION_ID, ttl: options.debounceMs, extend: true, replace: true, keepLastIfActive: true },
-      attempts,
-      backoff: { type: 'exponential', delay: options.retryBackoffMs },
+      deduplication: { id: DEDUPLICATION_ID, ttl: debounceMs, extend: true, replace: true, keepLastIfActive: true },
+      attempts: maxRetry + 1,
+      backoff: { type: 'exponential', delay: retryBackoffMs },
       removeOnComplete: { count: HISTORY_SIZE },
       removeOnFail: { count: HISTORY_SIZE },
     };
     await queue.add(POST_SYNC_QUEUE, { armed_at: new Date(timing.now).toISOString() }, jobOptions);
   }
 
+  const runner = createJobRunner({ changes, history, metrics, log }, () => ({
+    argv,
+    timeoutMs: settings.timeoutMs,
+    killGraceMs: settings.killGraceMs,
+  }));
+
   const notifier = createUploadNotifier(
     { changes, arm, log },
     { coalesceMs: options.coalesceMs ?? 100, retryMs: 2000, maxKeys: MAX_REPORTED_KEYS },
   );
 
-  /** Running commands, so shutdown can stop them. */
-  const running = new Set<AbortController>();
+  /** This daemon's worker of the command, while the command is enabled. */
+  let worker: Worker<PostSyncJobData, PostSyncResult> | undefined;
+  let started = false;
 
-  async function processJob(job: Job<PostSyncJobData, PostSyncResult>): Promise<PostSyncResult> {
-    const batch = await changes.take();
-    if (batch.count === 0) {
-      log.debug({ job_id: job.id }, 'post-sync command skipped: nothing uploaded since the last run');
-      return { outcome: 'nothing_to_report', uploaded_count: 0 };
-    }
-    const attempt = job.attemptsMade + 1;
-    const startedAt = new Date();
-    const controller = new AbortController();
-    running.add(controller);
-    let result: CommandResult;
+  async function startWorker(): Promise<void> {
+    const created = new Worker<PostSyncJobData, PostSyncResult>(POST_SYNC_QUEUE, (job) => runner.process(job), {
+      connection: options.connection as RedisOptions | Cluster,
+      prefix: options.prefix,
+      concurrency: 1,
+      autorun: false,
+    });
+    created.on('error', (error) => log.warn({ err: error }, 'post-sync worker error'));
+    worker = created;
+    await ensureGlobalConcurrency();
+    if (closing !== undefined) return;
+    void created.run().catch((error: unknown) => log.error({ err: error }, 'post-sync worker stopped'));
+    await created.waitUntilReady();
+    // Uploads recorded before a crash (or while the command was off) may have no job yet:
+    // arm one (a no-op when none are pending).
     try {
-      result = await runCommand(argv, {
-        env: commandEnv(batch.count, batch.keys.length),
-        stdin: batch.keys.length > 0 ? `${batch.keys.join('\n')}\n` : '',
-        timeoutMs: options.timeoutMs,
-        killGraceMs: options.killGraceMs,
-        tailBytes: OUTPUT_TAIL_BYTES,
-        signal: controller.signal,
-      });
-    } finally {
-      running.delete(controller);
+      const timing = await changes.record([], 0);
+      if (timing !== undefined) await arm(timing);
+    } catch (error) {
+      log.warn({ err: error }, 'post-sync command: checking for pending uploads failed');
     }
-    if (result.aborted) {
-      // Shutdown: the failed attempt is retried later with the same changes (they stay in flight).
-      log.warn({ job_id: job.id, duration_ms: result.durationMs }, 'post-sync command stopped by shutdown');
-      throw new Error('post-sync command stopped by daemon shutdown');
-    }
-
-    const outcome: HookOutcome = result.timedOut ? 'timeout' : result.exitCode === 0 && !result.spawnError ? 'success' : 'failure';
-    // A program that cannot be started will not start on a retry either.
-    const permanent = result.spawnError !== undefined;
-    const willRetry = outcome !== 'success' && !permanent && attempt < attempts;
-    const run: HookRun = {
-      job_id: String(job.id),
-      attempt,
-      started_at: startedAt.toISOString(),
-      finished_at: new Date().toISOString(),
-      duration_ms: result.durationMs,
-      outcome,
-      exit_code: result.exitCode,
-      signal: result.signal,
-      ...(result.spawnError ? { error: result.spawnError.message } : {}),
-      uploaded_count: batch.count,
-      keys_sent: batch.keys.length,
-      will_retry: willRetry,
-      stdout_tail: result.stdoutTail,
-      stderr_tail: result.stderrTail,
-    };
-    metrics.run(outcome);
-    await history.add(run).catch((error: unknown) => log.warn({ err: error }, 'post-sync run history not saved'));
-    const fields = {
-      job_id: run.job_id,
-      attempt,
-      outcome,
-      exit_code: run.exit_code,
-      signal: run.signal,
-      duration_ms: run.duration_ms,
-      uploaded_count: run.uploaded_count,
-      will_retry: willRetry,
-      ...(run.error ? { err: run.error } : {}),
-      stdout_tail: run.stdout_tail,
-      stderr_tail: run.stderr_tail,
-    };
-    if (outcome === 'success') {
-      log.info(fields, 'post-sync command succeeded');
-      await changes.commit();
-      return { outcome, uploaded_count: batch.count, exit_code: result.exitCode, duration_ms: result.durationMs };
-    }
-    log[willRetry ? 'warn' : 'error'](fields, 'post-sync command failed');
-    const reason = describeFailure(result, options.timeoutMs);
-    throw permanent ? new UnrecoverableError(reason) : new Error(reason);
   }
 
-  const worker = options.enabled
-    ? new Worker<PostSyncJobData, PostSyncResult>(POST_SYNC_QUEUE, processJob, {
-        connection: options.connection as RedisOptions | Cluster,
-        prefix: options.prefix,
-        concurrency: 1,
-        autorun: false,
-      })
-    : undefined;
-  worker?.on('error', (error) => log.warn({ err: error }, 'post-sync worker error'));
+  /** The worker being closed, so a shutdown during a switch-off waits for the same close. */
+  let stopping: Promise<void> = Promise.resolve();
+
+  function stopWorker(): Promise<void> {
+    const current = worker;
+    worker = undefined;
+    if (current !== undefined) stopping = closeWorker(current);
+    return stopping;
+  }
+
+  /** Settings changes one at a time, so start and stop of the worker never interleave. */
+  let updating: Promise<void> = Promise.resolve();
 
   async function ensureGlobalConcurrency(): Promise<void> {
     // Stored in the queue's meta key: holds for every worker of every daemon on this Redis.
@@ -224,35 +185,48 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   return {
     queue,
     notifyUpload(key) {
-      if (options.enabled) notifier.notify(key);
+      if (settings.enabled) notifier.notify(key);
     },
     flush: () => notifier.flush(),
     async report() {
       try {
         const [pending, runs] = await Promise.all([changes.summary(), history.list()]);
-        return { enabled: options.enabled, pending, runs };
+        return { enabled: settings.enabled, pending, runs };
       } catch {
         throw errors.queueUnavailable();
       }
     },
+    update(next) {
+      // Checked before anything changes, so a bad command never half-applies.
+      const nextArgv = argvOf(next);
+      const result = updating.then(async () => {
+        const wasEnabled = settings.enabled;
+        settings = next;
+        argv = nextArgv;
+        if (!started || closing !== undefined || !runWorker || wasEnabled === next.enabled) return;
+        if (next.enabled) {
+          log.info('post-sync command enabled: starting its worker');
+          await startWorker();
+        } else {
+          log.info('post-sync command disabled: stopping its worker');
+          await stopWorker();
+        }
+      });
+      updating = result.catch(() => undefined);
+      return result;
+    },
     async start() {
-      if (worker === undefined) return;
-      await ensureGlobalConcurrency();
-      if (closing !== undefined) return;
-      void worker.run().catch((error: unknown) => log.error({ err: error }, 'post-sync worker stopped'));
-      await worker.waitUntilReady();
-      // Uploads recorded before a crash may have no job yet: arm one (a no-op when none are pending).
-      try {
-        const timing = await changes.record([], 0);
-        if (timing !== undefined) await arm(timing);
-      } catch (error) {
-        log.warn({ err: error }, 'post-sync command: checking for pending uploads failed');
-      }
+      started = true;
+      if (!settings.enabled || !runWorker) return;
+      const result = updating.then(startWorker);
+      updating = result.catch(() => undefined);
+      await result;
     },
     close() {
       closing ??= (async () => {
+        // Not waiting for a settings change in progress: it sees `closing` and stops.
         await notifier.close();
-        if (worker !== undefined) await closeWorker(worker);
+        await stopWorker();
         await queue.close();
         // A cluster connection was handed in as an instance: BullMQ leaves it open.
         if (typeof (options.connection as Cluster).disconnect === 'function') (options.connection as Cluster).disconnect();
@@ -264,34 +238,22 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   async function closeWorker(current: Worker<PostSyncJobData, PostSyncResult>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), options.shutdownTimeoutMs);
+      timer = setTimeout(() => resolve('timeout'), settings.shutdownTimeoutMs);
     });
     const outcome = await Promise.race([current.close().then(() => 'closed' as const), timedOut]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
       // Stop the command's process group; the run then fails, and is retried with the same
       // changes by whichever daemon is still (or again) running.
-      log.warn({ timeout_ms: options.shutdownTimeoutMs }, 'post-sync command still running at shutdown: stopping it');
-      for (const controller of running) controller.abort();
+      log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'post-sync command still running at shutdown: stopping it');
+      runner.abortAll();
       await current.close();
     }
   }
 }
 
-/** The daemon's environment without its own `SYNC4LOONG_*` settings (they may hold secrets), plus what changed. */
-function commandEnv(uploadedCount: number, keysSent: number): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith('SYNC4LOONG_')) env[name] = value;
-  }
-  env.SYNC4LOONG_UPLOADED_COUNT = String(uploadedCount);
-  env.SYNC4LOONG_KEYS_SENT = String(keysSent);
-  return env;
-}
-
-function describeFailure(result: CommandResult, timeoutMs: number): string {
-  if (result.spawnError) return `post-sync command could not start: ${result.spawnError.message}`;
-  if (result.timedOut) return `post-sync command timed out after ${Math.round(timeoutMs / 1000)} s`;
-  if (result.signal) return `post-sync command killed by ${result.signal}`;
-  return `post-sync command exited with status ${result.exitCode}`;
+/** The argv to run: `sh -c` with `shell`, else the command's words (throws on a command that cannot be split). */
+function argvOf(settings: PostSyncSettings): string[] {
+  if (settings.shell) return ['/bin/sh', '-c', settings.command];
+  return settings.enabled ? splitCommand(settings.command) : [];
 }

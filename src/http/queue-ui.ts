@@ -9,12 +9,16 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import { errors } from '../errors.js';
+import { readSetting, type Setting } from '../setting.js';
 
 export interface QueueUiOptions {
   /** URL path of the UI (`asynqmon.root_path`), for example `/monitoring`. */
   rootPath: string;
-  /** `asynqmon.read_only_mode`: hide every write action and refuse every write request. */
-  readOnly: boolean;
+  /**
+   * `asynqmon.read_only_mode`: hide every write action and refuse every write request.
+   * Read on every request, so a reloaded config switches it at once.
+   */
+  readOnly: Setting<boolean>;
 }
 
 export interface QueueUiDeps {
@@ -40,10 +44,12 @@ export function registerQueueUi(app: FastifyInstance, deps: QueueUiDeps, options
   const prefix = uiPrefix(options.rootPath);
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(prefix === '' ? '/' : prefix);
-  createBullBoard({
-    // readOnlyMode hides the buttons and makes bull-board answer 405 to per-queue actions;
-    // the hook below also refuses the board-wide ones (pause all, resume all).
-    queues: deps.queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: options.readOnly })),
+  // readOnlyMode hides the buttons and makes bull-board answer 405 to per-queue actions;
+  // the hook below also refuses the board-wide ones (pause all, resume all).
+  const adapters = (readOnlyMode: boolean) => deps.queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode }));
+  let boardReadOnly = readSetting(options.readOnly);
+  const board = createBullBoard({
+    queues: adapters(boardReadOnly),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'sync4loong', hideDocsLink: true } },
   });
@@ -51,15 +57,20 @@ export function registerQueueUi(app: FastifyInstance, deps: QueueUiDeps, options
   void app.register(
     async (scope) => {
       for (const guard of deps.guards ?? []) scope.addHook('onRequest', guard);
-      if (options.readOnly) {
+      scope.addHook('onRequest', async (request, reply) => {
+        const readOnly = readSetting(options.readOnly);
+        if (readOnly !== boardReadOnly) {
+          // bull-board reads each adapter's mode per request and the page asks for it on
+          // every poll: swapping the adapters shows or hides the buttons without a restart.
+          board.replaceQueues(adapters(readOnly));
+          boardReadOnly = readOnly;
+        }
         // Enforced here, before bull-board sees the request, so no write route of any
         // bull-board version can slip through: reads only, whatever the path.
-        scope.addHook('onRequest', async (request, reply) => {
-          if (READ_METHODS.has(request.method)) return;
-          const refusal = errors.readOnlyMode();
-          return reply.code(refusal.statusCode).send({ error: refusal.message });
-        });
-      }
+        if (!readOnly || READ_METHODS.has(request.method)) return;
+        const refusal = errors.readOnlyMode();
+        return reply.code(refusal.statusCode).send({ error: refusal.message });
+      });
       await scope.register(serverAdapter.registerPlugin());
     },
     { prefix },

@@ -6,15 +6,20 @@ export { toLogfmt, quoteValue } from './logfmt.js';
 
 export interface LogOptions {
   level: string;
-  /** Strings that must never reach the output (passwords, keys); replaced by `***`. */
-  secrets?: string[];
+  /**
+   * Strings that must never reach the output (passwords, keys); replaced by `***`. A
+   * function is asked on every line, so secrets added by a config reload are scrubbed too.
+   */
+  secrets?: readonly string[] | (() => readonly string[]);
   /** Where lines go (defaults to stdout). */
   write?: (line: string) => void;
 }
 
 /** A pino logger writing logfmt lines, with secrets scrubbed from every line. */
 export function createLogger(options: LogOptions): Logger {
-  const secrets = (options.secrets ?? []).filter((secret) => secret.length >= 4);
+  const given = options.secrets;
+  const fixed = typeof given === 'function' ? [] : scrubbable(given ?? []);
+  const secrets = typeof given === 'function' ? () => scrubbable(given()) : () => fixed;
   const write = options.write ?? ((line: string) => process.stdout.write(line));
   const destination = {
     write(json: string) {
@@ -24,7 +29,7 @@ export function createLogger(options: LogOptions): Logger {
       } catch {
         line = json.trimEnd();
       }
-      for (const secret of secrets) if (line.includes(secret)) line = line.split(secret).join('***');
+      for (const secret of secrets()) if (line.includes(secret)) line = line.split(secret).join('***');
       write(`${line}\n`);
     },
   };
@@ -36,6 +41,11 @@ export function createLogger(options: LogOptions): Logger {
     },
     destination,
   );
+}
+
+/** Too short a string would scrub ordinary words from every line. */
+function scrubbable(secrets: readonly string[]): readonly string[] {
+  return secrets.filter((secret) => secret.length >= 4);
 }
 
 /** A logger that drops everything (tests, library use). */

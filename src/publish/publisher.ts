@@ -2,6 +2,7 @@ import { realpath, stat } from 'node:fs/promises';
 import type { JobsOptions } from 'bullmq';
 import type { Logger } from '../log/index.js';
 import { errors, AppError } from '../errors.js';
+import { readSetting, type Setting } from '../setting.js';
 import { FILE_SYNC_SINGLE, type FileSyncJobData } from '../queue/index.js';
 import { newBatchId, type SealTotals } from '../batches/index.js';
 import { parseSyncItems, type SyncItem } from './items.js';
@@ -73,7 +74,21 @@ export interface Publisher {
 
 type QueuedJob = { name: string; data: FileSyncJobData; opts: JobsOptions };
 
-export function createPublisher(deps: { sink: JobSink; batches: BatchLedger; log: Logger }, options: PublisherOptions): Publisher {
+/** Options are read once per publish: a reloaded config applies to the next one. */
+export function createPublisher(
+  deps: { sink: JobSink; batches: BatchLedger; log: Logger },
+  settings: Setting<PublisherOptions>,
+): Publisher {
+  return {
+    publish: (body) => publishOnce(deps, readSetting(settings), body),
+  };
+}
+
+async function publishOnce(
+  deps: { sink: JobSink; batches: BatchLedger; log: Logger },
+  options: PublisherOptions,
+  body: unknown,
+): Promise<PublishSummary> {
   const chunkSize = options.chunkSize ?? 1000;
   const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 15_000;
   const orderNix = options.orderNix ?? true;
@@ -149,52 +164,52 @@ export function createPublisher(deps: { sink: JobSink; batches: BatchLedger; log
     }
   }
 
-  return {
-    async publish(body) {
-      const items = parseSyncItems(body, options.maxItems);
-      const resolved: ResolvedItem[] = [];
-      for (const [index, item] of items.entries()) resolved.push(await resolveItem(item, index));
-      if (!sink.isReady()) throw errors.queueUnavailable();
+  return publish();
 
-      const summary: PublishSummary = { batch_id: newBatchId(), total_files: 0, items: [], skipped_count: 0, skipped: [] };
-      try {
-        await batches.create(summary.batch_id, resolved);
-      } catch (error) {
-        log.error({ err: error }, 'batch creation failed');
-        throw errors.queueUnavailable();
-      }
-      // Counts of what is really in the queue, so a publish cut short still seals exactly.
-      const totals: SealTotals = { total: 0, after: 0, last: 0, skippedEntries: 0, items: resolved.map(() => 0) };
-      let chunk: QueuedJob[] = [];
-      try {
-        for (const [index, item] of resolved.entries()) {
-          const published: PublishedItem = { from: item.from, to: item.to, total_files: 0 };
-          summary.items.push(published);
-          for await (const data of jobsOf(item, index, summary)) {
-            chunk.push({ name: FILE_SYNC_SINGLE, data, opts: options.jobOptions });
-            published.total_files += 1;
-            if (chunk.length >= chunkSize) {
-              await flush(chunk, totals);
-              chunk = [];
-            }
+  async function publish(): Promise<PublishSummary> {
+    const items = parseSyncItems(body, options.maxItems);
+    const resolved: ResolvedItem[] = [];
+    for (const [index, item] of items.entries()) resolved.push(await resolveItem(item, index));
+    if (!sink.isReady()) throw errors.queueUnavailable();
+
+    const summary: PublishSummary = { batch_id: newBatchId(), total_files: 0, items: [], skipped_count: 0, skipped: [] };
+    try {
+      await batches.create(summary.batch_id, resolved);
+    } catch (error) {
+      log.error({ err: error }, 'batch creation failed');
+      throw errors.queueUnavailable();
+    }
+    // Counts of what is really in the queue, so a publish cut short still seals exactly.
+    const totals: SealTotals = { total: 0, after: 0, last: 0, skippedEntries: 0, items: resolved.map(() => 0) };
+    let chunk: QueuedJob[] = [];
+    try {
+      for (const [index, item] of resolved.entries()) {
+        const published: PublishedItem = { from: item.from, to: item.to, total_files: 0 };
+        summary.items.push(published);
+        for await (const data of jobsOf(item, index, summary)) {
+          chunk.push({ name: FILE_SYNC_SINGLE, data, opts: options.jobOptions });
+          published.total_files += 1;
+          if (chunk.length >= chunkSize) {
+            await flush(chunk, totals);
+            chunk = [];
           }
         }
-        await flush(chunk, totals);
-        summary.total_files = totals.total;
-        totals.skippedEntries = summary.skipped_count;
-        await sealBatch(summary.batch_id, totals);
-      } catch (error) {
-        log.error({ err: error, enqueued: totals.total, batch_id: summary.batch_id }, 'publish interrupted');
-        // The jobs already queued will run: seal with them, so the batch still completes.
-        totals.skippedEntries = summary.skipped_count;
-        await sealBatch(summary.batch_id, totals).catch(() => undefined);
-        if (error instanceof AppError) throw error;
-        throw errors.badRequest(`cannot read source: ${(error as Error).message}`);
       }
-      log.info({ items: resolved.length, total_files: summary.total_files, batch_id: summary.batch_id }, 'publish enqueued');
-      return summary;
-    },
-  };
+      await flush(chunk, totals);
+      summary.total_files = totals.total;
+      totals.skippedEntries = summary.skipped_count;
+      await sealBatch(summary.batch_id, totals);
+    } catch (error) {
+      log.error({ err: error, enqueued: totals.total, batch_id: summary.batch_id }, 'publish interrupted');
+      // The jobs already queued will run: seal with them, so the batch still completes.
+      totals.skippedEntries = summary.skipped_count;
+      await sealBatch(summary.batch_id, totals).catch(() => undefined);
+      if (error instanceof AppError) throw error;
+      throw errors.badRequest(`cannot read source: ${(error as Error).message}`);
+    }
+    log.info({ items: resolved.length, total_files: summary.total_files, batch_id: summary.batch_id }, 'publish enqueued');
+    return summary;
+  }
 
   async function sealBatch(id: string, totals: SealTotals): Promise<void> {
     try {

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { IntegrityError } from './types.js';
 
 /**
  * A pass-through stream that computes, while the bytes flow, the MD5 of the whole content
@@ -84,4 +85,45 @@ export async function multipartEtagOfFile(path: string, partSize: number): Promi
     }
   });
   return hashing.multipartEtag();
+}
+
+/**
+ * The body of a streamed PUT whose MD5 was computed beforehand (for Content-MD5). It holds
+ * back the last chunk until the whole content has been hashed: if the file changed while
+ * it was read, the stream fails before the body is complete, so the request is cut short
+ * and no server, not even one that ignores Content-MD5, stores a torn object.
+ */
+export class ConsistentBody extends Transform {
+  private readonly hash = createHash('md5');
+  private held: Buffer | undefined;
+  bytes = 0;
+
+  constructor(
+    private readonly expectedMd5: string,
+    private readonly expectedSize: number,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    const previous = this.held;
+    this.held = chunk;
+    callback(null, previous);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const md5 = this.hash.digest('hex');
+    if (this.bytes !== this.expectedSize || md5 !== this.expectedMd5) {
+      callback(
+        new IntegrityError(
+          `file changed during upload: read ${this.bytes} bytes with MD5 ${md5}, expected ${this.expectedSize} bytes with MD5 ${this.expectedMd5}`,
+        ),
+      );
+      return;
+    }
+    if (this.held !== undefined) this.push(this.held);
+    callback();
+  }
 }

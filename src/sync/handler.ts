@@ -8,6 +8,7 @@ import { contentTypeFor } from './content-type.js';
 import { deleteUploadedFile } from './cleanup.js';
 import { isNarinfo, missingNarinfoFields, readNarinfo } from '../nix/index.js';
 import type { SyncMetrics } from './metrics.js';
+import { readSetting, type Setting } from '../setting.js';
 
 /** A failure that retrying cannot fix (the worker fails the job without further attempts). */
 export class PermanentError extends Error {
@@ -46,8 +47,8 @@ export interface JobContext {
   rememberUpload?: (uploadId: string) => Promise<void>;
 }
 
-/** Processes one `file_sync_single` job: decide, upload, verify, delete, record. */
-export function createFileSync(deps: SyncDeps, options: SyncOptions = { compare: 'size' }) {
+/** Processes one `file_sync_single` job: decide, upload, verify, delete, record. Options are read once per job. */
+export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = { compare: 'size' }) {
   const { storage, cache, log, metrics } = deps;
 
   async function fileState(path: string) {
@@ -62,6 +63,7 @@ export function createFileSync(deps: SyncDeps, options: SyncOptions = { compare:
   return async function syncFile(data: FileSyncJobData, signal?: AbortSignal, context: JobContext = {}): Promise<FileSyncResult> {
     const started = performance.now();
     const key = data.s3_key;
+    const options = readSetting(settings);
     if (options.roots?.restricted) {
       const real = await realpath(data.file_path).catch(() => undefined);
       if (real !== undefined && !options.roots.allows(real))

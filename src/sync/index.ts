@@ -1,5 +1,5 @@
 export { createFileSync, shouldUpload, PermanentError, type FileSync, type SyncDeps } from './handler.js';
-export { createUploadWorker, type UploadWorker, type UploadWorkerOptions } from './worker.js';
+export { createUploadWorker, type UploadWorker, type UploadWorkerOptions, type UploadWorkerSettings } from './worker.js';
 export { contentTypeFor } from './content-type.js';
 export { deleteUploadedFile, removeEmptyParents } from './cleanup.js';
 export { jobDataProblem } from './validate.js';

@@ -21,10 +21,20 @@ export interface UploadWorkerOptions {
   lockMs?: number;
 }
 
+/** What a config reload may change while the worker runs. */
+export type UploadWorkerSettings = Pick<UploadWorkerOptions, 'concurrency' | 'timeoutMs' | 'shutdownTimeoutMs'>;
+
 export interface UploadWorker {
   start(): Promise<void>;
   close(): Promise<void>;
   setConcurrency(concurrency: number): void;
+  /**
+   * New limits: the timeout applies to uploads started from now on, the shutdown timeout to
+   * the next shutdown. A higher concurrency fetches more jobs as soon as a running upload
+   * finishes (BullMQ's fetch loop waits on the running ones); a lower one lets running
+   * uploads finish and starts fewer.
+   */
+  update(settings: UploadWorkerSettings): void;
 }
 
 const OUTCOME_CLASS: Record<FileSyncResult['outcome'], OutcomeClass> = {
@@ -51,6 +61,7 @@ export function createUploadWorker(
   options: UploadWorkerOptions,
 ): UploadWorker {
   const { log, batches } = deps;
+  let settings: UploadWorkerSettings = options;
 
   async function process(job: Job<FileSyncJobData, FileSyncResult>, token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
     const jobId = job.id ?? '';
@@ -88,8 +99,10 @@ export function createUploadWorker(
   }
 
   async function upload(job: Job<FileSyncJobData, FileSyncResult>, signal?: AbortSignal): Promise<FileSyncResult> {
+    log.debug({ s3_key: job.data.s3_key, job_id: job.id, attempt: job.attemptsMade + 1 }, 'upload job started');
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error('timeout')), options.timeoutMs);
+    const timeoutMs = settings.timeoutMs;
+    const timer = setTimeout(() => controller.abort(new Error('timeout')), timeoutMs);
     const onCancel = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onCancel, { once: true });
     const context: JobContext = {
@@ -111,7 +124,7 @@ export function createUploadWorker(
       }
     } catch (error) {
       if (controller.signal.aborted && controller.signal.reason instanceof Error && controller.signal.reason.message === 'timeout') {
-        throw new Error(`upload timed out after ${Math.round(options.timeoutMs / 1000)} s`);
+        throw new Error(`upload timed out after ${Math.round(timeoutMs / 1000)} s`);
       }
       if (error instanceof PermanentError) throw new UnrecoverableError(error.message);
       throw error;
@@ -155,16 +168,20 @@ export function createUploadWorker(
     setConcurrency(concurrency) {
       worker.concurrency = concurrency;
     },
+    update(next) {
+      settings = next;
+      if (worker.concurrency !== next.concurrency) worker.concurrency = next.concurrency;
+    },
     close() {
       closing ??= (async () => {
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), options.shutdownTimeoutMs);
+          timer = setTimeout(() => resolve('timeout'), settings.shutdownTimeoutMs);
         });
         const outcome = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
         clearTimeout(timer);
         if (outcome === 'timeout') {
-          log.warn({ timeout_ms: options.shutdownTimeoutMs }, 'uploads still running at shutdown; they will be retried after restart');
+          log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'uploads still running at shutdown; they will be retried after restart');
           await worker.close(true);
         }
         // A cluster connection was handed in as an instance: BullMQ leaves it open.

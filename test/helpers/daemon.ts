@@ -142,6 +142,8 @@ export async function listKeys(s3: S3Server, bucket: string): Promise<string[]> 
 export interface DaemonProcess {
   child: ChildProcess;
   url: string;
+  /** The config file the daemon was started with (rewrite it to test reloads). */
+  configFile: string;
   output(): string;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -179,6 +181,7 @@ export async function startDaemonProcess(raw: RawConfig, env: Record<string, str
   return {
     child,
     url: `http://127.0.0.1:${port}`,
+    configFile: file,
     output: () => output,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

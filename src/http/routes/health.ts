@@ -15,7 +15,14 @@ const PROBE_TIMEOUT_MS = 3000;
  * `GET /healthz` (the process answers) and `GET /readyz` (its dependencies answer: 200, or
  * 503 naming each dependency that failed and why). Probes run in parallel.
  */
-export function registerHealthRoutes(app: FastifyInstance, deps: { probes: ReadinessProbe[] }): void {
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  deps: {
+    probes: ReadinessProbe[];
+    /** More fields for the `/readyz` body (the daemon's role and config status); never secrets: the route is public. */
+    details?: () => Record<string, unknown>;
+  },
+): void {
   app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const checks: Record<string, string> = {};
@@ -35,7 +42,12 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { probes: Readi
     return reply
       .code(failed.length === 0 ? 200 : 503)
       .header('cache-control', 'no-store')
-      .send({ status: failed.length === 0 ? 'ready' : 'unavailable', checks, ...(failed.length > 0 ? { failed } : {}) });
+      .send({
+        status: failed.length === 0 ? 'ready' : 'unavailable',
+        checks,
+        ...(failed.length > 0 ? { failed } : {}),
+        ...deps.details?.(),
+      });
   });
 }
 

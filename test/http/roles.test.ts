@@ -1,0 +1,57 @@
+/** `daemon.role`: what an api-only and a worker-only daemon serve and run. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRedis, startS3, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { createBucket, listKeys, rawConfig, startApp, tempDir, writeTree } from '../helpers/daemon.js';
+
+describe('daemon roles', () => {
+  let redis: RedisServer;
+  let s3: S3Server;
+  before(async () => {
+    [redis, s3] = await Promise.all([startRedis(), startS3()]);
+  });
+  after(async () => {
+    await Promise.all([redis?.destroy(), s3?.destroy()]);
+  });
+
+  it('a worker serves only health, readiness, metrics and stats', async () => {
+    const worker = await startApp(rawConfig(redis, s3, { daemon: { role: 'worker' } }, await createBucket(s3)));
+    try {
+      for (const path of ['/healthz', '/readyz', '/metrics', '/stats']) assert.equal((await worker.get(path)).status, 200, path);
+      assert.equal((await worker.get('/readyz')).body.role, 'worker');
+      assert.equal((await worker.post('/publish', [{ from: '/tmp', to: 'x/' }])).status, 404);
+      for (const path of ['/hooks/runs', '/monitoring', '/monitoring/api/queues']) assert.equal((await worker.get(path)).status, 404, path);
+      assert.equal(await worker.app.uploads.getWorkersCount(), 1, 'its upload worker is connected');
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('an api daemon enqueues and runs no worker; a worker daemon on the same Redis uploads', async () => {
+    const bucket = await createBucket(s3);
+    const src = await tempDir();
+    await writeTree(src, { 'a.narinfo': 'a', 'nar/a.nar.xz': 'aa', 'b.narinfo': 'b' });
+    const raw = rawConfig(redis, s3, {}, bucket);
+    const api = await startApp({ ...raw, daemon: { ...raw.daemon, role: 'api' } });
+    try {
+      assert.equal((await api.get('/readyz')).body.role, 'api');
+      assert.equal((await api.get('/monitoring')).status, 200, 'the queue UI is part of the API');
+      const reply = await api.post('/publish', [{ from: src, to: 'store/' }]);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.body.total_files, 3);
+      assert.equal(await api.app.uploads.getWorkersCount(), 0, 'no upload worker connected');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.deepEqual(await api.app.uploads.getJobCounts('waiting', 'active', 'completed'), { waiting: 3, active: 0, completed: 0 });
+
+      const worker = await startApp({ ...raw, daemon: { ...raw.daemon, role: 'worker' } });
+      try {
+        await api.idle();
+        assert.deepEqual(await listKeys(s3, bucket), ['store/a.narinfo', 'store/b.narinfo', 'store/nar/a.nar.xz']);
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await api.close();
+    }
+  });
+});
