@@ -13,6 +13,7 @@ import {
   closeRedis,
   createFailFastRedis,
   uploadJobOptions,
+  uploadRetention,
   workerConnection,
   type RedisClient,
   type FileSyncJobData,
@@ -118,6 +119,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       timeoutMs: config.publish.timeout_minutes * 60_000,
       shutdownTimeoutMs: config.daemon.shutdown_timeout_seconds * 1000,
       lockMs: config.daemon.job_lock_seconds * 1000,
+      retention: uploadRetention(config.publish),
     },
   );
 
