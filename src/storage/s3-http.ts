@@ -20,10 +20,11 @@
 import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import aws4 from 'aws4';
 import type { ObjectAddress } from './s3-address.js';
+import { IntegrityError } from './types.js';
 
 export interface S3HttpOptions {
   region: string;
@@ -85,6 +86,23 @@ export function s3ErrorFromReply(status: number, body: string, headers: Incoming
   const message = xmlField(body, 'Message') ?? `S3 answered HTTP ${status}`;
   const requestId = headers['x-amz-request-id'];
   return new S3ServiceError(code, message, status, typeof requestId === 'string' ? requestId : undefined);
+}
+
+/**
+ * Passes exactly `length` bytes or fails: a file that shrank or grew while being sent
+ * ends the request at once instead of leaving the server waiting for missing bytes.
+ */
+function exactLength(length: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      callback(seen > length ? new IntegrityError(`file changed during upload: more than ${length} bytes`) : null, chunk);
+    },
+    flush(callback) {
+      callback(seen === length ? null : new IntegrityError(`file changed during upload: ${seen} of ${length} bytes`));
+    },
+  });
 }
 
 function timeoutError(message: string): Error {
@@ -211,7 +229,7 @@ export function createS3Http(options: S3HttpOptions): S3Http {
       });
       if (body === undefined) request.end();
       else if ('buffer' in body) request.end(body.buffer);
-      else pipeline(body.stream(), request).catch(fail);
+      else pipeline(body.stream(), exactLength(body.length), request).catch(fail);
     });
   }
 

@@ -135,7 +135,10 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     // A retried attempt reads the file again, through a fresh hash.
     const body = () => {
       hashing = new HashingStream();
-      return createReadStream(filePath).pipe(hashing);
+      const source = createReadStream(filePath);
+      // `pipe` does not forward a read error: without this the request would wait for its timeout.
+      source.on('error', (error) => hashing.destroy(error));
+      return source.pipe(hashing);
     };
     const etag = leanPut
       ? await leanPutObject(key, { stream: body, length: put.size }, expected, put)

@@ -267,6 +267,21 @@ describe('lean S3 requests', () => {
     storage.close();
   });
 
+  it('ends a streamed PUT at once when the file is shorter than announced', async () => {
+    respond = s3Like;
+    const storage = storageFor(server.endpoint);
+    const src = await tempDir();
+    const content = Buffer.alloc(2 * 1024 * 1024, 1);
+    await writeFile(join(src, 'f'), content);
+    const started = Date.now();
+    await assert.rejects(
+      storage.putFile('short', join(src, 'f'), { size: content.length + 10, contentType: 'application/x-xz' }),
+      IntegrityError,
+    );
+    assert.ok(Date.now() - started < 4000, 'no wait for the request timeout');
+    storage.close();
+  });
+
   it('maps error replies like the SDK, retries 5xx three times, never shows the secret', async () => {
     respond = (request, response) => {
       if (request.url.endsWith('/denied'))
