@@ -8,7 +8,8 @@
  * the SDK (endpoint resolution, serde, middleware, signer, retry strategy, and a thrown
  * `NotFound` per 404 HEAD), on a machine where the S3 server shares the two cores. Measured
  * without a queue, 32 in flight: SDK HEAD+PUT 3.68 ms CPU per file, `aws4` + `node:http`
- * 1.29 ms. The daemon's own figures before/after are in bench/FINDINGS.md (phase 2).
+ * 1.29 ms. With this path the daemon's CPU per small file went from 4.55 to 2.09 ms (same
+ * bench run, /proc; bench/FINDINGS.md, phase 2), below the bare SDK script's.
  *
  * What the SDK did and this keeps: SigV4 with the payload's SHA-256 for buffers and
  * UNSIGNED-PAYLOAD for streams; the SDK's key encoding and addressing (s3-address.ts);
