@@ -35,8 +35,8 @@ const seed = Number(values.seed);
 const workDir = values['work-dir'];
 const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
 const STANDARD = ['daemon', 'rclone', 'rclone-16', 'aws-cp', 'sdk-32'];
-/** large also runs the daemon with multipart off (one streamed PUT), to show what multipart costs on s3rver. */
-const DEFAULT_CONTENDERS: Record<string, string[]> = { large: [...STANDARD, 'daemon@s3.multipart_threshold_mb=1024'] };
+/** large also runs the daemon with multipart on (the default below 4 GiB is one streamed PUT), to track what multipart costs. */
+const DEFAULT_CONTENDERS: Record<string, string[]> = { large: [...STANDARD, 'daemon@s3.multipart_threshold_mb=256'] };
 const contendersOf = (scenario: string) =>
   values.contenders !== undefined ? values.contenders.split(',').map((s) => s.trim()) : (DEFAULT_CONTENDERS[scenario] ?? STANDARD);
 const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);

@@ -13,6 +13,7 @@ import {
   closeRedis,
   createFailFastRedis,
   uploadJobOptions,
+  uploadRetention,
   workerConnection,
   type RedisClient,
   type FileSyncJobData,
@@ -282,6 +283,7 @@ function uploadWorkerSettings(config: Config) {
     concurrency: config.daemon.concurrency,
     timeoutMs: config.publish.timeout_minutes * 60_000,
     shutdownTimeoutMs: config.daemon.shutdown_timeout_seconds * 1000,
+    retention: uploadRetention(config.publish),
   };
 }
 

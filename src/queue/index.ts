@@ -1,3 +1,3 @@
 export { UPLOAD_QUEUE, FILE_SYNC_SINGLE, type FileSyncJobData, type FileSyncResult } from './jobs.js';
 export { redisConnectionOptions, workerConnection, createFailFastRedis, closeRedis, type RedisClient } from './redis.js';
-export { uploadJobOptions } from './options.js';
+export { uploadJobOptions, uploadRetention } from './options.js';

