@@ -14,7 +14,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-bash scripts/ensure-redis.sh
+bash scripts/ensure-system-deps.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci; fi
 npx tsc -p tsconfig.json
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true

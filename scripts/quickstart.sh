@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ ! -f dist/src/cli/index.js ]; then npm ci --no-audit --no-fund; fi
-bash scripts/ensure-redis.sh
+bash scripts/ensure-system-deps.sh
 
 STATE="$PWD/.sync4loong"
 mkdir -p "$STATE/redis" "$STATE/bucket"

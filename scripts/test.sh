@@ -9,7 +9,7 @@ suite=dist/test/
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 if [ "${1:-}" = "--faults" ]; then suite=dist/faults/; shift; fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
-bash scripts/ensure-redis.sh
+bash scripts/ensure-system-deps.sh --with-browser
 rm -rf dist
 npx tsc -p tsconfig.json
 exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" "$suite" "$@"
