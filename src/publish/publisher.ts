@@ -3,6 +3,7 @@ import type { JobsOptions } from 'bullmq';
 import type { Logger } from '../log/index.js';
 import { errors, AppError } from '../errors.js';
 import { readSetting, type Setting } from '../setting.js';
+import { withTimeout } from '../timeout.js';
 import { FILE_SYNC_SINGLE, type FileSyncJobData } from '../queue/index.js';
 import { newBatchId, type SealTotals } from '../batches/index.js';
 import { parseSyncItems, type SyncItem } from './items.js';
@@ -113,17 +114,11 @@ async function publishOnce(
 
   async function flush(chunk: QueuedJob[], totals: SealTotals): Promise<void> {
     if (chunk.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('enqueue timed out')), enqueueTimeoutMs);
-    });
     try {
-      await Promise.race([sink.addBulk(chunk), timeout]);
+      await withTimeout(sink.addBulk(chunk), enqueueTimeoutMs);
     } catch (error) {
       log.error({ err: error }, 'enqueue failed');
       throw errors.queueUnavailable();
-    } finally {
-      clearTimeout(timer);
     }
     for (const { data } of chunk) {
       totals.total += 1;

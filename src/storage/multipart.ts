@@ -13,6 +13,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { unquoteEtag } from './etag.js';
 import { IntegrityError, type PutOptions, type PutResult } from './types.js';
 
 /**
@@ -27,10 +28,6 @@ export interface MultipartTarget {
   client: S3Client;
   bucket: string;
   partSize: number;
-}
-
-function unquote(etag: string | undefined): string | undefined {
-  return etag?.replace(/^"|"$/g, '').toLowerCase();
 }
 
 /** Aborts an upload; a refusal (some servers answer 405) is returned, never thrown. */
@@ -103,7 +100,7 @@ export async function putMultipart(target: MultipartTarget, key: string, filePat
     );
     const md5 = whole.digest('hex');
     const composite = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${partDigests.length}`;
-    const etag = unquote(reply.ETag);
+    const etag = unquoteEtag(reply.ETag);
     // Real S3 answers the parts' composition; some servers (s3rver) the plain MD5.
     if (etag !== composite && etag !== md5) {
       throw new IntegrityError(`stored object does not match: ETag ${etag ?? 'missing'}, expected ${composite}`);
@@ -135,7 +132,7 @@ export async function putMultipart(target: MultipartTarget, key: string, filePat
       }),
       { abortSignal: put.signal },
     );
-    const etag = unquote(reply.ETag);
+    const etag = unquoteEtag(reply.ETag);
     if (etag !== digest.toString('hex')) throw new IntegrityError(`part ${partNumber} stored wrong: ETag ${etag ?? 'missing'}`);
     completed.push({ PartNumber: partNumber, ETag: reply.ETag! });
   }

@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { unquoteEtag } from './etag.js';
 import { ConsistentBody, HashingStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
 import { putMultipart } from './multipart.js';
 import { createAddressing } from './s3-address.js';
@@ -31,10 +32,6 @@ const BUFFERED_PUT_LIMIT = 1024 * 1024;
 const PLAIN_MD5 = /^[0-9a-f]{32}$/;
 /** Object metadata holding the content MD5 we computed, for checksum comparison later. */
 const MD5_METADATA = 'md5';
-
-export function unquoteEtag(etag: string | undefined): string | undefined {
-  return etag?.replace(/^"|"$/g, '').toLowerCase();
-}
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

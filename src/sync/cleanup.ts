@@ -1,5 +1,6 @@
 import { lstat, realpath, rmdir, stat, unlink } from 'node:fs/promises';
-import { dirname, relative, sep, isAbsolute } from 'node:path';
+import { dirname, sep } from 'node:path';
+import { isInsideOrEqual } from '../publish/roots.js';
 
 /** Size and mtime of a file as it was when verified in the bucket. */
 export interface VerifiedState {
@@ -9,9 +10,9 @@ export interface VerifiedState {
 
 export type DeleteOutcome = 'deleted' | 'changed' | 'outside_root' | 'gone';
 
+/** Strictly below `root` (never `root` itself). */
 function isInside(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  return path !== root && isInsideOrEqual(root, path);
 }
 
 /**
