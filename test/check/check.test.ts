@@ -1,18 +1,13 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { tempDir, writeTree } from '../helpers/daemon.js';
 import { RFC3339, startCheckStack } from './fixture.js';
 
 describe('GET /check', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it("answers the seed's fields from S3 once, then from the cache", async () => {
     const stack = await startCheckStack(redis, s3);

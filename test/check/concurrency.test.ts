@@ -1,18 +1,13 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { startRedis, startS3, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { concurrently, startCheckStack } from './fixture.js';
 
 describe('/check under concurrency, and POST /check', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('50 concurrent checks of one uncached key make exactly one HEAD', async () => {
     const stack = await startCheckStack(redis, s3);

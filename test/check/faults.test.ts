@@ -1,17 +1,12 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { startCheckStack } from './fixture.js';
 
 describe('/check when Redis or S3 fail', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('answers from S3 while Redis is down, and caches again once it is back', async () => {
     const stack = await startCheckStack(redis, s3);

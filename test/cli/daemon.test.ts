@@ -1,9 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { freePort, waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import {
   createBucket,
   getObject,
@@ -62,12 +62,7 @@ describe('sync4loong CLI', () => {
 describe('the daemon as a process', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('takes a nested key from the environment (SYNC4LOONG_STORAGE_ROOT, SYNC4LOONG_HTTP_ADDR)', async () => {
     const bucketRoot = await tempDir('bucket');

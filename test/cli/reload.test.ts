@@ -1,10 +1,10 @@
 /** Config reload of the real binary: its file rewritten (in place and by rename), SIGHUP, an invalid file. */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toToml, type Config } from '../../src/config/index.js';
-import { freePort, startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { freePort, waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { createBucket, rawConfig, request, startDaemonProcess, tempDir, writeTree, type DaemonProcess } from '../helpers/daemon.js';
 
 const TOKEN = 'process-token-0123456789';
@@ -32,12 +32,7 @@ function linesWith(daemon: DaemonProcess, msg: string, since = 0): string[] {
 describe('config reload of the daemon process', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis?.destroy(), s3?.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('follows its file: debug logging, a new token, a restart-only key named in a warning, then an invalid file kept out', async () => {
     const bucket = await createBucket(s3);

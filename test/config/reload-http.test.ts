@@ -1,9 +1,9 @@
 /** Live keys of the HTTP side, reloaded in a running daemon: tokens, read-only UI, roots, job options, limits. */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { startRedis, startS3, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { createBucket, getObject, rawConfig, tempDir, writeTree } from '../helpers/daemon.js';
 import { capturingLogger, startLiveApp } from './live-app.js';
 
@@ -13,12 +13,7 @@ const OTHER_TOKEN = 'rotated-token-0123456789';
 describe('reloading HTTP-side keys in a running daemon', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis?.destroy(), s3?.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('auth tokens and public_check take effect at once; health stays public', async () => {
     const daemon = await startLiveApp(rawConfig(redis, s3, {}, await createBucket(s3)));

@@ -1,5 +1,5 @@
 /** Live keys of the worker side, reloaded in a running daemon: concurrency, the post-sync command, log level. */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/log/index.js';
 import { FILE_SYNC_SINGLE, UPLOAD_QUEUE } from '../../src/queue/index.js';
 import { createStorage } from '../../src/storage/index.js';
 import { createOutageGate, createUploadWorker, noSyncMetrics } from '../../src/sync/index.js';
-import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { createBucket, listKeys, rawConfig, tempDir, uniqueName, writeTree } from '../helpers/daemon.js';
 import { capturingLogger, gatedStorage, startLiveApp } from './live-app.js';
 
@@ -31,12 +31,7 @@ function files(count: number, prefix: string): Record<string, string> {
 describe('reloading worker-side keys in a running daemon', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis?.destroy(), s3?.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('concurrency changes the number of uploads in flight, up and down', async () => {
     const bucket = await createBucket(s3);

@@ -2,6 +2,7 @@
  * The one shared test helper for real parts: a real `redis-server` and a real S3 server
  * (s3rver) on free loopback ports, each in its own temporary folder.
  */
+import { after, before } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
@@ -208,4 +209,20 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Serv
   };
   await server.start();
   return server;
+}
+
+/**
+ * A redis-server and an s3rver for the enclosing `describe`: started together before its
+ * tests (handed to `started`), removed after them.
+ */
+export function useServers(started: (servers: { redis: RedisServer; s3: S3Server }) => void): void {
+  let servers: { redis: RedisServer; s3: S3Server } | undefined;
+  before(async () => {
+    const [redis, s3] = await Promise.all([startRedis(), startS3()]);
+    servers = { redis, s3 };
+    started(servers);
+  });
+  after(async () => {
+    await Promise.all([servers?.redis.destroy(), servers?.s3.destroy()]);
+  });
 }

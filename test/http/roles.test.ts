@@ -1,18 +1,13 @@
 /** `daemon.role`: what an api-only and a worker-only daemon serve and run. */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, startS3, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { createBucket, listKeys, rawConfig, startApp, tempDir, writeTree } from '../helpers/daemon.js';
 
 describe('daemon roles', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis?.destroy(), s3?.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('a worker serves only health, readiness, metrics and stats', async () => {
     const worker = await startApp(rawConfig(redis, s3, { daemon: { role: 'worker' } }, await createBucket(s3)));

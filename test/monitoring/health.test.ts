@@ -1,18 +1,13 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { createBucket, rawConfig, startApp } from '../helpers/daemon.js';
 import { parsePrometheusText, sampleValue } from '../helpers/prometheus.js';
 
 describe('GET /healthz and /readyz', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis?.destroy(), s3?.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('/readyz turns 503 naming redis while Redis is stopped, answering at once, and 200 when it is back', async () => {
     const daemon = await startApp(rawConfig(redis, s3, {}, await createBucket(s3)));

@@ -1,6 +1,6 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { createBucket, listKeys, rawConfig, startApp, tempDir, writeTree, type TestApp } from '../helpers/daemon.js';
 import { parsePrometheusText, sampleValue, type MetricFamily } from '../helpers/prometheus.js';
 import { GONE_REASON, publishVanishingFile } from './jobs.js';
@@ -26,12 +26,7 @@ function delta(before: Map<string, MetricFamily>, after: Map<string, MetricFamil
 describe('GET /metrics', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis?.destroy(), s3?.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('is valid Prometheus text, every name prefixed sync4loong_, with the documented families', async () => {
     const daemon = await startApp(rawConfig(redis, s3, {}, await createBucket(s3)));
@@ -141,12 +136,7 @@ describe('GET /metrics', () => {
 describe('GET /stats', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis?.destroy(), s3?.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('reports queue counts, last-minute throughput and the last failure', async () => {
     const src = await tempDir();

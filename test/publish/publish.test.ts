@@ -1,19 +1,14 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startRedis, startS3, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { createBucket, getObject, headObject, listKeys, rawConfig, startApp, tempDir, writeTree } from '../helpers/daemon.js';
 
 describe('POST /publish to S3', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('uploads a nested folder with symlinks under exact keys, bytes and content types', async () => {
     const bucket = await createBucket(s3);

@@ -1,9 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startRedis, startS3, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { createBucket, getObject, headObject, rawConfig, startApp, tempDir, writeTree } from '../helpers/daemon.js';
 
 const MiB = 1024 * 1024;
@@ -12,12 +12,7 @@ const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 describe('integrity of uploads', () => {
   let redis: RedisServer;
   let s3: S3Server;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-  });
-  after(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3 } = servers));
 
   it('uploads large files in parts, small ones buffered, medium ones streamed, all byte for byte', async () => {
     const bucket = await createBucket(s3);
