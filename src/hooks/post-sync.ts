@@ -2,6 +2,7 @@ import { Queue, Worker, type JobsOptions, type RedisOptions } from 'bullmq';
 import type { Cluster, RedisOptions as IORedisOptions } from 'ioredis';
 import type { RedisClient as Redis } from '../queue/index.js';
 import { errors } from '../errors.js';
+import { settlesWithin } from '../timeout.js';
 import type { Logger } from '../log/index.js';
 import { createChangeSet, type PendingTiming } from './changes.js';
 import { createRunHistory, type HookRun } from './history.js';
@@ -236,13 +237,7 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   };
 
   async function closeWorker(current: Worker<PostSyncJobData, PostSyncResult>): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), settings.shutdownTimeoutMs);
-    });
-    const outcome = await Promise.race([current.close().then(() => 'closed' as const), timedOut]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
+    if (!(await settlesWithin(current.close(), settings.shutdownTimeoutMs))) {
       // Stop the command's process group; the run then fails, and is retried with the same
       // changes by whichever daemon is still (or again) running.
       log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'post-sync command still running at shutdown: stopping it');

@@ -1,5 +1,6 @@
 import { DelayedError, UnrecoverableError, Worker, type Job, type KeepJobs, type RedisOptions } from 'bullmq';
 import { Cluster, type RedisOptions as IORedisOptions } from 'ioredis';
+import { settlesWithin } from '../timeout.js';
 import type { Logger } from '../log/index.js';
 import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
 import { PermanentError, type FileSync, type JobContext } from './handler.js';
@@ -182,13 +183,7 @@ export function createUploadWorker(
     },
     close() {
       closing ??= (async () => {
-        let timer: NodeJS.Timeout | undefined;
-        const timedOut = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), settings.shutdownTimeoutMs);
-        });
-        const outcome = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
-        clearTimeout(timer);
-        if (outcome === 'timeout') {
+        if (!(await settlesWithin(worker.close(), settings.shutdownTimeoutMs))) {
           log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'uploads still running at shutdown; they will be retried after restart');
           await worker.close(true);
         }
