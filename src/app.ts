@@ -116,12 +116,19 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       },
       batches: apiBatches,
       log,
+      bucket: {
+        list: storage.list?.bind(storage),
+        recordExists: (entries) => apiRecorder.recordExistsMany(entries),
+      },
     },
     live.select((current) => ({
       maxItems: current.publish.max_items,
       jobOptions: uploadJobOptions(current.publish),
       roots: roots(),
       orderNix: current.nix.order_narinfo,
+      listRemote: current.publish.list_remote,
+      compare: current.publish.compare,
+      validateNarinfo: current.nix.validate_narinfo,
     })),
   );
   const idempotentPublisher = createIdempotentPublisher(
@@ -161,6 +168,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     headTimeoutMs: config.cache.s3_timeout_seconds * 1000,
   };
   const recorder = createExistenceRecorder({ redis: workerRedis, log }, cacheSettings);
+  const apiRecorder = createExistenceRecorder({ redis: apiRedis, log }, cacheSettings);
   const checker = createExistenceChecker({ redis: checkRedis, storage, log, metrics: metrics.check }, cacheSettings);
   const hooks = createPostSync(
     { redis: workerRedis, log, metrics: metrics.hooks },
@@ -171,7 +179,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   metrics.watchQueues(queues, (error) => log.debug({ err: error }, 'queue metrics unavailable'));
   const fileSync = createFileSync(
     { storage, cache: recorder, log, metrics: metrics.sync, onUploaded: (key) => hooks.notifyUpload(key) },
-    live.select((current) => ({ compare: current.publish.compare, roots: roots(), validateNarinfo: current.nix.validate_narinfo })),
+    live.select((current) => ({
+      compare: current.publish.compare,
+      roots: roots(),
+      validateNarinfo: current.nix.validate_narinfo,
+      listingTrustMs: current.publish.list_trust_seconds * 1000,
+    })),
   );
   const outage = createOutageGate({ ping: (signal) => storage.ping(signal), log }, { probeIntervalMs: 2000 });
   // An api-only daemon runs no upload worker: the worker daemons on the same Redis do.

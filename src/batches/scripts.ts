@@ -89,15 +89,29 @@ return wake
 `;
 
 /**
- * Seals a batch once the publish has enqueued all its jobs. ARGV: total, total_after,
- * total_last, entries skipped by the walk, now (ms), TTL (s), then one total per item.
+ * Seals a batch once the publish has enqueued all its jobs. ARGV: jobs enqueued,
+ * total_after, total_last, entries skipped by the walk, now (ms), TTL (s), then per item
+ * its jobs and its files left out because the bucket held them (counted as skipped and
+ * done). Sealing twice changes nothing.
  */
 export const SEAL = `${COMPLETION}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-redis.call('HSET', KEYS[1], 'sealed', '1', 'total', ARGV[1], 'total_after', ARGV[2], 'total_last', ARGV[3], 'skipped_entries', ARGV[4])
-for i = 7, #ARGV do redis.call('HSET', KEYS[1], 'i' .. (i - 7) .. ':total', ARGV[i]) end
+if redis.call('HGET', KEYS[1], 'sealed') == '1' then return 0 end
+local present = 0
+for i = 7, #ARGV, 2 do
+  local item, jobs, found = (i - 7) / 2, tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  redis.call('HSET', KEYS[1], 'i' .. item .. ':total', jobs + found)
+  if found > 0 then redis.call('HINCRBY', KEYS[1], 'i' .. item .. ':skipped', found) end
+  present = present + found
+end
+local total = tonumber(ARGV[1]) + present
+redis.call('HSET', KEYS[1], 'sealed', '1', 'total', total, 'total_after', ARGV[2], 'total_last', ARGV[3], 'skipped_entries', ARGV[4])
+if present > 0 then
+  redis.call('HINCRBY', KEYS[1], 'skipped', present)
+  redis.call('HINCRBY', KEYS[1], 'done', present)
+end
 local s = redis.call('HMGET', KEYS[1], 'done', 'finished_at')
-if (tonumber(s[1]) or 0) >= tonumber(ARGV[1]) and not s[2] then redis.call('HSET', KEYS[1], 'finished_at', ARGV[5]) end
+if (tonumber(s[1]) or 0) >= total and not s[2] then redis.call('HSET', KEYS[1], 'finished_at', ARGV[5]) end
 refresh(ARGV[6])
 return 1
 `;

@@ -32,6 +32,8 @@ export interface SealTotals {
   skippedEntries: number;
   /** Jobs enqueued per request item. */
   items: number[];
+  /** Files per request item the bucket already held (a listing showed the same size): not enqueued, counted as skipped. */
+  present: number[];
 }
 
 export interface BatchStoreOptions {
@@ -73,16 +75,19 @@ export function createBatchStore(deps: { redis: Redis | Cluster }, options: Batc
     },
 
     async seal(id: string, totals: SealTotals): Promise<void> {
-      await seal(
-        ...keysOf(id),
-        totals.total,
-        totals.after,
-        totals.last,
-        totals.skippedEntries,
-        Date.now(),
-        options.ttlSeconds,
-        ...totals.items,
-      );
+      const perItem = totals.items.flatMap((jobs, index) => [jobs, totals.present[index] ?? 0]);
+      await seal(...keysOf(id), totals.total, totals.after, totals.last, totals.skippedEntries, Date.now(), options.ttlSeconds, ...perItem);
+    },
+
+    /**
+     * Notes keys the bucket already holds, found before their jobs would have been enqueued,
+     * so a narinfo of the same batch waiting for one of them goes ahead.
+     */
+    async recordPresent(id: string, keys: readonly string[]): Promise<void> {
+      if (keys.length === 0) return;
+      const [, , keysHash] = keysOf(id) as [string, string, string];
+      const fields = Object.fromEntries(keys.map((key) => [key, 'skipped']));
+      await redis.multi().hset(keysHash, fields).expire(keysHash, options.ttlSeconds).exec();
     },
 
     async markStarted(id: string): Promise<void> {

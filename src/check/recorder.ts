@@ -4,6 +4,8 @@ import type { Logger } from '../log/index.js';
 /** What the worker tells the existence cache after a confirmed upload or skip. */
 export interface ExistenceRecorder {
   recordExists(key: string, size: number): Promise<void>;
+  /** The same for many keys, in one round trip. */
+  recordExistsMany(entries: ReadonlyArray<{ key: string; size: number }>): Promise<void>;
 }
 
 export interface CacheKeyOptions {
@@ -33,6 +35,21 @@ export function createExistenceRecorder(
   deps: { redis: RedisClient; log: Logger },
   options: CacheKeyOptions & { positiveTtlSeconds: number },
 ): ExistenceRecorder {
+  async function recordMany(entries: ReadonlyArray<{ key: string; size: number }>): Promise<void> {
+    const timestamp = new Date().toISOString();
+    const ttl = options.positiveTtlSeconds;
+    // One key per command: in a Redis Cluster the keys of one batch lie in different slots.
+    const pipeline = deps.redis.pipeline();
+    for (const { key, size } of entries) {
+      const value = JSON.stringify({ exists: true, size, timestamp } satisfies CacheEntry);
+      if (ttl > 0) pipeline.set(cacheKey(options, key), value, 'EX', ttl);
+      else pipeline.set(cacheKey(options, key), value);
+    }
+    const replies = await pipeline.exec();
+    const failed = replies?.find(([error]) => error !== null)?.[0];
+    if (failed) throw failed;
+  }
+
   return {
     async recordExists(key, size) {
       const entry: CacheEntry = { exists: true, size, timestamp: new Date().toISOString() };
@@ -44,6 +61,14 @@ export function createExistenceRecorder(
         }
       } catch (error) {
         deps.log.warn({ err: error, s3_key: key }, 'cache update failed');
+      }
+    },
+    async recordExistsMany(entries) {
+      if (entries.length === 0) return;
+      try {
+        await recordMany(entries);
+      } catch (error) {
+        deps.log.warn({ err: error, keys: entries.length }, 'cache update failed');
       }
     },
   };

@@ -188,6 +188,20 @@ export const publishSchema = z.object({
     .describe(
       '(new) When an upload is skipped: `size` (the seed: same size in the bucket) or `checksum` (same content: MD5 ETag, the MD5 stored in object metadata at upload, or the multipart ETag).',
     ),
+  list_remote: z
+    .boolean()
+    .default(true)
+    .describe(
+      '(new) While a published folder is walked, list its destination prefix once (ListObjectsV2, needs `s3:ListBucket`): files the bucket already holds with the same size are not enqueued (counted as skipped; never with `overwrite`, `delete_after_sync`, `compare = "checksum"`), and files it lacks are uploaded without a HEAD. The listing stops after twice as many keys as the folder has files (at least one page), so a small publish into a large bucket costs one request. Off: one HEAD per file (the seed).',
+    ),
+  list_trust_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .default(600)
+    .describe(
+      "(new) How long a job trusts what its publish's listing said about its key; a job run later (a backlog) asks the bucket with a HEAD. 0: never trusted.",
+    ),
   keep_completed_hours: z
     .number()
     .min(0)

@@ -17,7 +17,7 @@ export function createStorageMetrics(registry: Registry): StorageMetrics {
     registers: [registry],
   });
   // Zero series exist from the start, so `rate()` and alerts work before the first error.
-  for (const operation of ['head', 'put_file', 'ping']) errors.inc({ operation }, 0);
+  for (const operation of ['head', 'put_file', 'list', 'ping']) errors.inc({ operation }, 0);
   return {
     observe(operation, durationMs, failed) {
       duration.observe({ operation }, durationMs / 1000);

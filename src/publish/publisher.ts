@@ -7,10 +7,12 @@ import { withTimeout } from '../timeout.js';
 import { FILE_SYNC_SINGLE, type FileSyncJobData } from '../queue/index.js';
 import { newBatchId, type SealTotals } from '../batches/index.js';
 import { parseSyncItems, type SyncItem } from './items.js';
-import { keyForFolderFile, keyForSingleFile, targetProblem } from './keys.js';
+import { folderPrefix, keyForFolderFile, keyForSingleFile, targetProblem } from './keys.js';
 import { nixOrderOfFolderFile, nixOrderOfSingleFile } from './nix-order.js';
 import type { RootPolicy } from './roots.js';
 import { hasAnyFile, walkFiles } from './walk.js';
+import { startPrefixListing, type ListPageFn, type PrefixListing } from './listing.js';
+import { isNarinfo } from '../nix/index.js';
 
 /** The part of a BullMQ queue the publisher uses. */
 export interface JobSink {
@@ -23,6 +25,16 @@ export interface JobSink {
 export interface BatchLedger {
   create(id: string, items: ReadonlyArray<{ from: string; to: string }>): Promise<void>;
   seal(id: string, totals: SealTotals): Promise<void>;
+  /** Keys found in the bucket and left out of the queue (so narinfos waiting on them go ahead). */
+  recordPresent(id: string, keys: readonly string[]): Promise<void>;
+}
+
+/** The publisher's view of the bucket and the existence cache. */
+export interface BucketView {
+  /** A page of the bucket's keys under a prefix (`Storage.list`); undefined when the backend cannot list. */
+  list?: ListPageFn | undefined;
+  /** Notes keys found in the bucket in the existence cache, as a worker's skip would. */
+  recordExists?: (entries: ReadonlyArray<{ key: string; size: number }>) => Promise<void>;
 }
 
 export interface PublisherOptions {
@@ -36,6 +48,12 @@ export interface PublisherOptions {
   enqueueTimeoutMs?: number;
   /** `[nix] order_narinfo`: narinfos after their NAR, `nix-cache-info` last. */
   orderNix?: boolean;
+  /** `[publish] list_remote`: list each published folder's destination once while walking it. */
+  listRemote?: boolean;
+  /** `[publish] compare`: only `size` lets a listing alone decide a skip. */
+  compare?: 'size' | 'checksum';
+  /** `[nix] validate_narinfo`: narinfos then always go to a worker, which checks them. */
+  validateNarinfo?: boolean;
 }
 
 export interface PublishedItem {
@@ -53,10 +71,18 @@ export interface SkippedEntry {
 /** At most this many skipped entries are listed in a reply (all are counted and logged). */
 const MAX_SKIPPED_LISTED = 100;
 
+/**
+ * Jobs held back while a folder's listing runs (the walk goes on meanwhile, raising the
+ * listing's budget); past this, they are enqueued with what the listing knows so far.
+ */
+const MAX_HELD_JOBS = 10_000;
+
 export interface PublishSummary {
   /** Id of the batch holding this publish's jobs (`GET /batches/{id}`). */
   batch_id: string;
   total_files: number;
+  /** Of those, files the bucket already held with the same size: counted as skipped, not enqueued. */
+  present_files: number;
   items: PublishedItem[];
   skipped_count: number;
   skipped: SkippedEntry[];
@@ -74,26 +100,20 @@ export interface Publisher {
 }
 
 type QueuedJob = { name: string; data: FileSyncJobData; opts: JobsOptions };
+type PublisherDeps = { sink: JobSink; batches: BatchLedger; log: Logger; bucket?: BucketView };
 
 /** Options are read once per publish: a reloaded config applies to the next one. */
-export function createPublisher(
-  deps: { sink: JobSink; batches: BatchLedger; log: Logger },
-  settings: Setting<PublisherOptions>,
-): Publisher {
+export function createPublisher(deps: PublisherDeps, settings: Setting<PublisherOptions>): Publisher {
   return {
     publish: (body) => publishOnce(deps, readSetting(settings), body),
   };
 }
 
-async function publishOnce(
-  deps: { sink: JobSink; batches: BatchLedger; log: Logger },
-  options: PublisherOptions,
-  body: unknown,
-): Promise<PublishSummary> {
+async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body: unknown): Promise<PublishSummary> {
   const chunkSize = options.chunkSize ?? 1000;
   const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 15_000;
   const orderNix = options.orderNix ?? true;
-  const { sink, batches, log } = deps;
+  const { sink, batches, log, bucket = {} } = deps;
 
   async function resolveItem(item: SyncItem, index: number): Promise<ResolvedItem> {
     let root: string;
@@ -126,6 +146,58 @@ async function publishOnce(
       if (data.wait_for_key !== undefined) totals.after += 1;
       if (data.wait_for_batch === true) totals.last += 1;
     }
+  }
+
+  /** Whether a listing showing the same size is enough to leave the file out (the worker would skip it without more checks). */
+  function skipsOnListedSize(data: FileSyncJobData): boolean {
+    if (data.overwrite || data.delete_after_sync || options.compare === 'checksum') return false;
+    return !(options.validateNarinfo === true && isNarinfo(data.s3_key));
+  }
+
+  /**
+   * Enqueues one item's jobs in chunks, with what its listing knows: files the bucket
+   * holds with the same size are left out (recorded first, so narinfos waiting on them go
+   * ahead), the others carry the listed size for their worker.
+   */
+  async function enqueue(jobs: FileSyncJobData[], listing: PrefixListing | undefined, totals: SealTotals, batchId: string): Promise<void> {
+    const queued: QueuedJob[] = [];
+    const present: FileSyncJobData[] = [];
+    for (const data of jobs) {
+      const listed = listing?.sizeOf(data.s3_key);
+      if (listed !== undefined && listing !== undefined) {
+        if (listed === data.size && skipsOnListedSize(data)) {
+          present.push(data);
+          continue;
+        }
+        data.listed_size = listed;
+        data.listed_at = listing.startedAt;
+      }
+      queued.push({ name: FILE_SYNC_SINGLE, data, opts: options.jobOptions });
+    }
+    if (present.length > 0) {
+      try {
+        await withTimeout(
+          batches.recordPresent(
+            batchId,
+            present.map((data) => data.s3_key),
+          ),
+          enqueueTimeoutMs,
+        );
+      } catch (error) {
+        log.error({ err: error }, 'recording files already in the bucket failed');
+        throw errors.queueUnavailable();
+      }
+      for (const data of present) totals.present[data.item_index!] = (totals.present[data.item_index!] ?? 0) + 1;
+      await bucket.recordExists?.(present.map((data) => ({ key: data.s3_key, size: data.size })));
+    }
+    for (let start = 0; start < queued.length; start += chunkSize) await flush(queued.slice(start, start + chunkSize), totals);
+  }
+
+  /** A listing of the item's destination, when it can spare the workers work. */
+  function listingOf(item: ResolvedItem): PrefixListing | undefined {
+    // One file costs one HEAD at most; `overwrite` uploads without asking anyway.
+    if (!(options.listRemote ?? false) || bucket.list === undefined || !item.isDirectory || item.overwrite) return undefined;
+    return startPrefixListing({ list: bucket.list, log }, folderPrefix(item.to));
   }
 
   async function* jobsOf(item: ResolvedItem, index: number, summary: PublishSummary): AsyncGenerator<FileSyncJobData> {
@@ -167,7 +239,14 @@ async function publishOnce(
     for (const [index, item] of items.entries()) resolved.push(await resolveItem(item, index));
     if (!sink.isReady()) throw errors.queueUnavailable();
 
-    const summary: PublishSummary = { batch_id: newBatchId(), total_files: 0, items: [], skipped_count: 0, skipped: [] };
+    const summary: PublishSummary = {
+      batch_id: newBatchId(),
+      total_files: 0,
+      present_files: 0,
+      items: [],
+      skipped_count: 0,
+      skipped: [],
+    };
     try {
       await batches.create(summary.batch_id, resolved);
     } catch (error) {
@@ -175,23 +254,40 @@ async function publishOnce(
       throw errors.queueUnavailable();
     }
     // Counts of what is really in the queue, so a publish cut short still seals exactly.
-    const totals: SealTotals = { total: 0, after: 0, last: 0, skippedEntries: 0, items: resolved.map(() => 0) };
-    let chunk: QueuedJob[] = [];
+    const totals: SealTotals = {
+      total: 0,
+      after: 0,
+      last: 0,
+      skippedEntries: 0,
+      items: resolved.map(() => 0),
+      present: resolved.map(() => 0),
+    };
     try {
       for (const [index, item] of resolved.entries()) {
         const published: PublishedItem = { from: item.from, to: item.to, total_files: 0 };
         summary.items.push(published);
-        for await (const data of jobsOf(item, index, summary)) {
-          chunk.push({ name: FILE_SYNC_SINGLE, data, opts: options.jobOptions });
-          published.total_files += 1;
-          if (chunk.length >= chunkSize) {
-            await flush(chunk, totals);
-            chunk = [];
+        const listing = listingOf(item);
+        try {
+          let held: FileSyncJobData[] = [];
+          for await (const data of jobsOf(item, index, summary)) {
+            held.push(data);
+            published.total_files += 1;
+            listing?.found();
+            // While the listing runs, the walk goes on (up to a bound) instead of enqueuing blind.
+            if (held.length >= chunkSize && (listing === undefined || listing.settled || held.length >= MAX_HELD_JOBS)) {
+              await enqueue(held, listing, totals, summary.batch_id);
+              held = [];
+            }
           }
+          listing?.finish();
+          await listing?.whenSettled();
+          await enqueue(held, listing, totals, summary.batch_id);
+        } finally {
+          listing?.cancel();
         }
       }
-      await flush(chunk, totals);
-      summary.total_files = totals.total;
+      summary.present_files = totals.present.reduce((sum, count) => sum + count, 0);
+      summary.total_files = totals.total + summary.present_files;
       totals.skippedEntries = summary.skipped_count;
       await sealBatch(summary.batch_id, totals);
     } catch (error) {
@@ -202,7 +298,10 @@ async function publishOnce(
       if (error instanceof AppError) throw error;
       throw errors.badRequest(`cannot read source: ${(error as Error).message}`);
     }
-    log.info({ items: resolved.length, total_files: summary.total_files, batch_id: summary.batch_id }, 'publish enqueued');
+    log.info(
+      { items: resolved.length, total_files: summary.total_files, present_files: summary.present_files, batch_id: summary.batch_id },
+      'publish enqueued',
+    );
     return summary;
   }
 

@@ -3,7 +3,7 @@ import { createFsStorage } from './fs.js';
 import { createS3Storage } from './s3.js';
 import type { Storage } from './types.js';
 
-export type { Storage, ObjectInfo, PutOptions, PutResult, HeadOptions } from './types.js';
+export type { Storage, ObjectInfo, PutOptions, PutResult, HeadOptions, ListedObject, ListPage, ListOptions } from './types.js';
 export { IntegrityError } from './types.js';
 export { createS3Storage, type S3StorageOptions } from './s3.js';
 export { createFsStorage, type FsStorageOptions } from './fs.js';

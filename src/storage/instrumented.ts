@@ -1,7 +1,7 @@
-import type { HeadOptions, PutOptions, Storage } from './types.js';
+import type { HeadOptions, ListOptions, PutOptions, Storage } from './types.js';
 
 /** Storage operations as they appear in metrics (`operation` label). */
-export type StorageOperation = 'head' | 'put_file' | 'ping';
+export type StorageOperation = 'head' | 'put_file' | 'list' | 'ping';
 
 /** What the instrumented storage reports; the metrics module implements it with prom-client. */
 export interface StorageMetrics {
@@ -36,6 +36,11 @@ export function instrumentStorage(storage: Storage, metrics: StorageMetrics): St
     head: (key: string, options?: HeadOptions) => timed('head', options?.signal, () => storage.head(key, options)),
     putFile: (key: string, filePath: string, options: PutOptions) =>
       timed('put_file', options.signal, () => storage.putFile(key, filePath, options)),
+    ...(storage.list === undefined
+      ? {}
+      : {
+          list: (prefix: string, options?: ListOptions) => timed('list', options?.signal, () => storage.list!(prefix, options)),
+        }),
     ping: (signal?: AbortSignal) => timed('ping', signal, () => storage.ping(signal)),
   };
 }

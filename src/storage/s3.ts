@@ -3,13 +3,21 @@ import { Agent as HttpsAgent } from 'node:https';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { unquoteEtag } from './etag.js';
 import { ConsistentBody, HashingStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
 import { putMultipart } from './multipart.js';
 import { createAddressing } from './s3-address.js';
 import { createS3Http, type S3Body } from './s3-http.js';
-import { IntegrityError, type HeadOptions, type ObjectInfo, type PutOptions, type PutResult, type Storage } from './types.js';
+import {
+  IntegrityError,
+  type HeadOptions,
+  type ListPage,
+  type ObjectInfo,
+  type PutOptions,
+  type PutResult,
+  type Storage,
+} from './types.js';
 
 export interface S3StorageOptions {
   endpoint: string;
@@ -186,6 +194,17 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       if (parts === null) return false;
       // A multipart ETag can be recomputed locally when the parts had our part size.
       return remote.etag === (await multipartEtagOfFile(filePath, options.partSize));
+    },
+    async list(prefix, listOptions = {}): Promise<ListPage> {
+      // One request per 1,000 keys, at most once per published folder: the SDK's cost does not matter here.
+      const reply = await s3().send(
+        new ListObjectsV2Command({ Bucket: options.bucket, Prefix: prefix, ContinuationToken: listOptions.continuation }),
+        { abortSignal: listOptions.signal },
+      );
+      const objects = (reply.Contents ?? []).flatMap((object) =>
+        object.Key === undefined ? [] : [{ key: object.Key, size: Number(object.Size ?? 0) }],
+      );
+      return { objects, continuation: reply.IsTruncated === true ? reply.NextContinuationToken : undefined };
     },
     async ping(signal) {
       await s3().send(new HeadBucketCommand({ Bucket: options.bucket }), { abortSignal: signal });

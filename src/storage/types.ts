@@ -35,6 +35,24 @@ export interface PutResult {
   multipart: boolean;
 }
 
+/** One object of a listing. */
+export interface ListedObject {
+  key: string;
+  size: number;
+}
+
+/** One page of a listing, in the backend's order. */
+export interface ListPage {
+  objects: ListedObject[];
+  /** Pass to the next `list` call; undefined on the last page. */
+  continuation?: string | undefined;
+}
+
+export interface ListOptions {
+  continuation?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
 export interface Storage {
   /** Human-readable location for logs (`s3://bucket`, `fs:/srv/cache`). */
   readonly description: string;
@@ -51,6 +69,11 @@ export interface Storage {
    * the local file: by MD5, or by the multipart ETag composition. False when unknown.
    */
   sameContent(remote: ObjectInfo, filePath: string): Promise<boolean>;
+  /**
+   * One page (up to 1,000 keys) of the keys that start with `prefix`. Optional: a backend
+   * without it is never listed (the publisher then leaves every decision to the workers).
+   */
+  list?(prefix: string, options?: ListOptions): Promise<ListPage>;
   /** Cheap reachability probe (readiness). */
   ping(signal?: AbortSignal): Promise<void>;
   close(): void;

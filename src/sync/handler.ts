@@ -20,7 +20,7 @@ export class PermanentError extends Error {
 
 export interface SyncDeps {
   storage: Pick<Storage, 'head' | 'putFile' | 'sameContent'>;
-  cache: ExistenceRecorder;
+  cache: Pick<ExistenceRecorder, 'recordExists'>;
   log: Logger;
   metrics: SyncMetrics;
   /** Told about every real upload (not skips): re-arms the post-sync command. */
@@ -39,6 +39,18 @@ export interface SyncOptions {
   roots?: RootPolicy;
   /** `[nix] validate_narinfo`: a narinfo without the fields substituters need fails for good. */
   validateNarinfo?: boolean;
+  /** `publish.list_trust_seconds`, in ms: how long a publish's listing stands in for a HEAD. */
+  listingTrustMs?: number;
+}
+
+/**
+ * The size the publish's listing saw for the job's key (null: absent), while fresh enough
+ * to stand in for a HEAD; undefined when there is none or it is too old.
+ */
+export function listedSize(data: FileSyncJobData, trustMs: number, now = Date.now()): number | null | undefined {
+  if (typeof data.listed_at !== 'number' || now - data.listed_at > trustMs || now < data.listed_at - trustMs) return undefined;
+  const size = data.listed_size;
+  return size === null || (typeof size === 'number' && Number.isSafeInteger(size) && size >= 0) ? size : undefined;
 }
 
 /** What the worker knows about the job beyond its data (multipart upload bookkeeping). */
@@ -86,7 +98,9 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
       if (missing.length > 0) throw new PermanentError(`invalid narinfo: missing ${missing.join(', ')}`);
     }
 
-    if (!data.overwrite) {
+    // A fresh listing that saw the key absent, or with another size, decides like a HEAD would.
+    const listed = listedSize(data, options.listingTrustMs ?? 0);
+    if (!data.overwrite && (listed === undefined || listed === local.size)) {
       const needContent = data.delete_after_sync || options.compare === 'checksum';
       const remote = await storage.head(key, { signal, withMd5: needContent });
       if (remote !== null && !shouldUpload(remote, local.size, false)) {

@@ -44,7 +44,7 @@ describe('batch store', () => {
     assert.deepEqual([result.uploaded_files, result.skipped_files, result.failed_files], [1, 0, ['b/y']]);
     assert.deepEqual(result.failures, [{ s3_key: 'b/y', reason: 'Access Denied' }]);
 
-    await store.seal(id, { total: 3, after: 0, last: 0, skippedEntries: 0, items: [2, 1] });
+    await store.seal(id, { total: 3, after: 0, last: 0, skippedEntries: 0, items: [2, 1], present: [0, 0] });
     assert.equal((await store.result(id))!.finished_at, null, 'one job still open');
     await store.record(id, entry('3', 'a/z', 'skipped'));
     result = (await store.result(id))!;
@@ -71,8 +71,33 @@ describe('batch store', () => {
     await store.create(id, [{ from: '/a', to: 'a/' }]);
     await store.record(id, entry('1', 'a/x', 'uploaded'));
     assert.equal((await store.progress(id))!.finished, false, 'not sealed: more jobs may come');
-    await store.seal(id, { total: 1, after: 0, last: 0, skippedEntries: 0, items: [1] });
+    await store.seal(id, { total: 1, after: 0, last: 0, skippedEntries: 0, items: [1], present: [0] });
     assert.equal((await store.progress(id))!.finished, true);
+  });
+
+  it('counts files the bucket already held as skipped and done, once, and lets narinfos waiting on them go ahead', async () => {
+    const id = newBatchId();
+    await store.create(id, [
+      { from: '/a', to: 'a/' },
+      { from: '/b', to: 'b/' },
+    ]);
+    await store.recordPresent(id, ['a/nar/x.nar', 'b/y']);
+    assert.equal(await store.gate(id, { jobId: '1', order: 'after', key: 'a/nar/x.nar' }), 'proceed');
+    await store.record(id, entry('1', 'a/x.narinfo', 'uploaded', { order: 'after' }));
+    const totals = { total: 1, after: 1, last: 0, skippedEntries: 0, items: [1, 0], present: [1, 1] };
+    await store.seal(id, totals);
+    await store.seal(id, totals); // a publish that retried its seal
+    const result = (await store.result(id))!;
+    assert.equal(result.state, 'done');
+    assert.deepEqual([result.total_files, result.uploaded_files, result.skipped_files], [3, 1, 2]);
+    assert.deepEqual(
+      result.items.map((item) => [item.total_files, item.uploaded_files, item.skipped_files]),
+      [
+        [2, 1, 1],
+        [1, 0, 1],
+      ],
+    );
+    assert.equal((await store.progress(id))!.processed_files, 3);
   });
 
   it('gates ordered jobs: wait, then proceed, fail or missing, and wakes waiters', async () => {
@@ -87,7 +112,7 @@ describe('batch store', () => {
     assert.equal(await gate('10', 'after', 'c/nar/a.nar'), 'proceed');
     assert.deepEqual(await store.record(id, entry('2', 'c/nar/b.nar', 'failed', { reason: 'x' })), ['11']);
     assert.equal(await gate('11', 'after', 'c/nar/b.nar'), 'failed');
-    await store.seal(id, { total: 6, after: 3, last: 1, skippedEntries: 0, items: [6] });
+    await store.seal(id, { total: 6, after: 3, last: 1, skippedEntries: 0, items: [6], present: [0] });
     // Every unordered job is done (2 of 2) and c/nar/gone.nar never came.
     assert.equal(await gate('12', 'after', 'c/nar/gone.nar'), 'missing');
     assert.equal(await gate('13', 'last'), 'wait');

@@ -3,8 +3,8 @@ import { errors } from '../../errors.js';
 import { isIdempotencyKey, type IdempotentPublisher } from '../../publish/index.js';
 
 /**
- * `POST /publish`: the seed's body and reply, plus `batch_id`, `total_files` and per-item
- * counts. An `Idempotency-Key` header makes retries safe (same reply, nothing enqueued twice).
+ * `POST /publish`: the seed's body and reply, plus `batch_id`, `total_files`,
+ * `present_files` and per-item counts. An `Idempotency-Key` header makes retries safe (same reply, nothing enqueued twice).
  */
 export function registerPublishRoutes(app: FastifyInstance, deps: { publisher: IdempotentPublisher }): void {
   app.post('/publish', { config: { seedErrorShape: true } }, async (request, reply) => {
@@ -17,6 +17,7 @@ export function registerPublishRoutes(app: FastifyInstance, deps: { publisher: I
       message: 'file sync tasks published successfully',
       batch_id: summary.batch_id,
       total_files: summary.total_files,
+      present_files: summary.present_files,
       items: summary.items,
       ...(summary.skipped_count > 0 ? { skipped_count: summary.skipped_count, skipped: summary.skipped } : {}),
     };
