@@ -135,8 +135,8 @@ async function daemonRun(servers: BenchServers, fixture: Fixture, concurrency: n
   await servers.createBucket(bucket);
   const daemon = await startDaemon(servers, { bucket, concurrency, logFile: join(workDir, 'daemon.log'), workDir });
   const window = cpuWindow({ s3rver: servers.s3.pid, redis: servers.redis.pid, daemon: daemon.pid });
-  await daemon.publish([{ from: fixture.dir, to: '/' }]);
-  await daemon.waitAllDone(fixture.files.length, 10 * 60_000);
+  const reply = await daemon.publish([{ from: fixture.dir, to: '/' }]);
+  await daemon.waitBatchDone(reply.body.batch_id, 10 * 60_000);
   const measured = window.stop();
   const rss = peakRssMiB(daemon.pid);
   await daemon.stop();

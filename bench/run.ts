@@ -68,7 +68,7 @@ async function daemonUpload(
   const window = cpuWindow({ s3rver: servers.s3.pid, redis: servers.redis.pid, daemon: daemon.pid });
   const reply = await daemon.publish([{ from: fixture.dir, to: '/' }]);
   if (reply.status !== 200) throw new Error(`publish answered ${reply.status}: ${JSON.stringify(reply.body)}`);
-  const done = await daemon.waitAllDone(fixture.files.length, 30 * 60_000);
+  const done = await daemon.waitBatchDone(reply.body.batch_id, 30 * 60_000);
   const measured = window.stop();
   const record: RunRecord = {
     scenario,
@@ -83,19 +83,16 @@ async function daemonUpload(
     extra: {
       idleRssMiB,
       publishReplySeconds: reply.seconds,
-      completed: done.completed,
+      uploaded: done.uploaded,
+      skipped: done.skipped,
       failed: done.failed,
+      presentFiles: reply.body.present_files,
       concurrency: concurrency ?? 'default',
     },
   };
   if (scenario === 'noop') {
-    const completed = await daemon.queue.getJobs(['completed'], 0, -1);
-    const outcomes: Record<string, number> = {};
-    for (const job of completed) {
-      const outcome = (job.returnvalue as { outcome?: string } | undefined)?.outcome ?? 'unknown';
-      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-    }
-    record.extra = { ...record.extra, outcomes, uploaded: (outcomes.uploaded ?? 0) > 0 };
+    const outcomes = { uploaded: done.uploaded, skipped: done.skipped, failed: done.failed, present_at_publish: reply.body.present_files };
+    record.extra = { ...record.extra, outcomes, uploaded: done.uploaded > 0 };
   }
   await daemon.stop();
   return record;

@@ -58,8 +58,8 @@ export interface RunningDaemon {
   queue: Queue;
   /** POSTs /publish and resolves with the reply (status, body, seconds it took). */
   publish(items: unknown): Promise<{ status: number; body: any; seconds: number }>;
-  /** Resolves once `total` jobs are completed or failed and none is waiting or running. */
-  waitAllDone(total: number, timeoutMs: number): Promise<{ completed: number; failed: number }>;
+  /** Resolves once the batch has an outcome for every file (`GET /batches/{id}` finished). */
+  waitBatchDone(batchId: string, timeoutMs: number): Promise<{ uploaded: number; skipped: number; failed: number }>;
   stop(): Promise<number | null>;
 }
 
@@ -142,16 +142,20 @@ export async function startDaemon(servers: BenchServers, options: DaemonOptions)
       }
       return { status: response.status, body, seconds };
     },
-    async waitAllDone(total, timeoutMs) {
+    async waitBatchDone(batchId, timeoutMs) {
       const done = await waitFor(
         async () => {
-          const counts = await queue.getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed', 'prioritized');
-          const pending = (counts.waiting ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0) + (counts.prioritized ?? 0);
-          const completed = counts.completed ?? 0;
-          const failed = counts.failed ?? 0;
-          return completed + failed >= total && pending === 0 ? { completed, failed } : undefined;
+          const response = await fetch(`${url}/batches/${batchId}`);
+          const batch = (await response.json()) as {
+            finished_at?: string | null;
+            uploaded_files: number;
+            skipped_files: number;
+            failed_files: string[];
+          };
+          if (!response.ok || !batch.finished_at) return undefined;
+          return { uploaded: batch.uploaded_files, skipped: batch.skipped_files, failed: batch.failed_files.length };
         },
-        { timeoutMs, intervalMs: 20, what: `${total} jobs to finish` },
+        { timeoutMs, intervalMs: 20, what: `batch ${batchId} to finish` },
       );
       return done!;
     },

@@ -67,8 +67,8 @@ Versions: ${Object.entries(facts.versions)
     .map(([name, version]) => `${name} \`${version}\``)
     .join(', ')}.
 
-What is timed: the daemon from \`POST /publish\` until BullMQ counts every job completed
-(polled every 20 ms; the daemon was started, idle, before the clock starts); rclone and
+What is timed: the daemon from \`POST /publish\` until its batch (\`GET /batches/{id}\`) has an
+outcome for every file (polled every 20 ms; the daemon was started, idle, before the clock starts); rclone and
 aws-cli as the whole command (process start-up included); the bare SDK script from the
 start of its folder walk to its last reply (Node start-up excluded). Every run uploads into
 a fresh bucket on one s3rver (one Node process) and is then verified: the listing has
@@ -82,7 +82,7 @@ ${section('small: 2,000 files of 4 KiB (1,000 narinfos at the top, 1,000 nar/*.n
     tables.mixed,
   )}${section('large: one 512 MiB NAR', 'Upload into an empty bucket.', tables.large)}${section(
     'noop: re-publish of small into a bucket that holds it all',
-    'The bucket was filled once by rclone (so rclone finds its own mtime metadata); every contender then runs against it. "nothing uploaded" checks that no object got a new LastModified (and, for the daemon, that every job ended as skipped).',
+    'The bucket was filled once by rclone (so rclone finds its own mtime metadata); every contender then runs against it. "nothing uploaded" checks that no object got a new LastModified (and, for the daemon, that its batch counted every file as skipped).',
     tables.noop,
   )}${section(
     'huge: publish of 100,000 small files, enqueue only',

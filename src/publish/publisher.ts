@@ -73,7 +73,9 @@ const MAX_SKIPPED_LISTED = 100;
 
 /**
  * Jobs held back while a folder's listing runs (the walk goes on meanwhile, raising the
- * listing's budget); past this, they are enqueued with what the listing knows so far.
+ * listing's budget), past which they are enqueued with what the listing knows so far; and
+ * narinfos held back until the end of their folder (after their NARs), past which they are
+ * enqueued anyway.
  */
 const MAX_HELD_JOBS = 10_000;
 
@@ -155,11 +157,20 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
   }
 
   /**
-   * Enqueues one item's jobs in chunks, with what its listing knows: files the bucket
+   * Sorts out a run of one item's files with what its listing knows: files the bucket
    * holds with the same size are left out (recorded first, so narinfos waiting on them go
-   * ahead), the others carry the listed size for their worker.
+   * ahead), the others carry the listed size for their worker. Files ordered after others
+   * (narinfos, `nix-cache-info`) are put in `later`, to be enqueued after what they wait
+   * for: a worker meeting a narinfo before its NAR only parks it again. The rest is enqueued.
    */
-  async function enqueue(jobs: FileSyncJobData[], listing: PrefixListing | undefined, totals: SealTotals, batchId: string): Promise<void> {
+  async function enqueue(
+    item: ResolvedItem,
+    jobs: FileSyncJobData[],
+    listing: PrefixListing | undefined,
+    later: QueuedJob[],
+    totals: SealTotals,
+    batchId: string,
+  ): Promise<void> {
     const queued: QueuedJob[] = [];
     const present: FileSyncJobData[] = [];
     for (const data of jobs) {
@@ -172,7 +183,15 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
         data.listed_size = listed;
         data.listed_at = listing.startedAt;
       }
-      queued.push({ name: FILE_SYNC_SINGLE, data, opts: options.jobOptions });
+      // Read only now, so a narinfo the bucket already holds is never opened.
+      if (orderNix)
+        Object.assign(
+          data,
+          item.isDirectory ? await nixOrderOfFolderFile(data.file_path, item, options.roots) : nixOrderOfSingleFile(item.root),
+        );
+      const job = { name: FILE_SYNC_SINGLE, data, opts: options.jobOptions };
+      if (data.wait_for_key !== undefined || data.wait_for_batch === true) later.push(job);
+      else queued.push(job);
     }
     if (present.length > 0) {
       try {
@@ -190,7 +209,13 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
       for (const data of present) totals.present[data.item_index!] = (totals.present[data.item_index!] ?? 0) + 1;
       await bucket.recordExists?.(present.map((data) => ({ key: data.s3_key, size: data.size })));
     }
-    for (let start = 0; start < queued.length; start += chunkSize) await flush(queued.slice(start, start + chunkSize), totals);
+    await flushAll(queued, totals);
+  }
+
+  async function flushAll(jobs: QueuedJob[], totals: SealTotals): Promise<void> {
+    // `nix-cache-info` after the narinfos.
+    jobs.sort((a, b) => Number(a.data.wait_for_batch === true) - Number(b.data.wait_for_batch === true));
+    for (let start = 0; start < jobs.length; start += chunkSize) await flush(jobs.slice(start, start + chunkSize), totals);
   }
 
   /** A listing of the item's destination, when it can spare the workers work. */
@@ -214,8 +239,7 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
       if (summary.skipped.length < MAX_SKIPPED_LISTED) summary.skipped.push({ path, reason });
     };
     if (!item.isDirectory) {
-      const order = orderNix ? nixOrderOfSingleFile(item.root) : {};
-      yield { file_path: item.root, s3_key: keyForSingleFile(item.to, item.root), size: item.size, ...common, ...order };
+      yield { file_path: item.root, s3_key: keyForSingleFile(item.to, item.root), size: item.size, ...common };
       return;
     }
     const allows = options.roots.restricted ? (path: string) => options.roots.allows(path) : undefined;
@@ -226,8 +250,7 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
         skipped(file.path, `key ${problem}`);
         continue;
       }
-      const order = orderNix ? await nixOrderOfFolderFile(file.path, item, options.roots) : {};
-      yield { file_path: file.path, s3_key: key, size: file.size, ...common, ...order };
+      yield { file_path: file.path, s3_key: key, size: file.size, ...common };
     }
   }
 
@@ -267,6 +290,7 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
         const published: PublishedItem = { from: item.from, to: item.to, total_files: 0 };
         summary.items.push(published);
         const listing = listingOf(item);
+        const later: QueuedJob[] = [];
         try {
           let held: FileSyncJobData[] = [];
           for await (const data of jobsOf(item, index, summary)) {
@@ -275,13 +299,15 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
             listing?.found();
             // While the listing runs, the walk goes on (up to a bound) instead of enqueuing blind.
             if (held.length >= chunkSize && (listing === undefined || listing.settled || held.length >= MAX_HELD_JOBS)) {
-              await enqueue(held, listing, totals, summary.batch_id);
+              await enqueue(item, held, listing, later, totals, summary.batch_id);
               held = [];
+              if (later.length >= MAX_HELD_JOBS) await flushAll(later.splice(0), totals);
             }
           }
           listing?.finish();
           await listing?.whenSettled();
-          await enqueue(held, listing, totals, summary.batch_id);
+          await enqueue(item, held, listing, later, totals, summary.batch_id);
+          await flushAll(later.splice(0), totals);
         } finally {
           listing?.cancel();
         }
