@@ -118,7 +118,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       log,
       bucket: {
         list: storage.list?.bind(storage),
-        recordExists: (entries) => apiRecorder.recordExistsMany(entries),
+        notePresent: async (entries) => {
+          for (let index = 0; index < entries.length; index += 1) metrics.sync.skipped();
+          await apiRecorder.recordExistsMany(entries);
+        },
       },
     },
     live.select((current) => ({

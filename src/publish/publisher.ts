@@ -33,8 +33,8 @@ export interface BatchLedger {
 export interface BucketView {
   /** A page of the bucket's keys under a prefix (`Storage.list`); undefined when the backend cannot list. */
   list?: ListPageFn | undefined;
-  /** Notes keys found in the bucket in the existence cache, as a worker's skip would. */
-  recordExists?: (entries: ReadonlyArray<{ key: string; size: number }>) => Promise<void>;
+  /** Told about files found in the bucket and left out of the queue (existence cache, metrics), as a worker's skip would be. */
+  notePresent?: (entries: ReadonlyArray<{ key: string; size: number }>) => Promise<void>;
 }
 
 export interface PublisherOptions {
@@ -207,7 +207,7 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
         throw errors.queueUnavailable();
       }
       for (const data of present) totals.present[data.item_index!] = (totals.present[data.item_index!] ?? 0) + 1;
-      await bucket.recordExists?.(present.map((data) => ({ key: data.s3_key, size: data.size })));
+      await bucket.notePresent?.(present.map((data) => ({ key: data.s3_key, size: data.size })));
     }
     await flushAll(queued, totals);
   }
