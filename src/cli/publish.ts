@@ -43,7 +43,9 @@ export async function runPublish(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.json) {
-    out.write(`batch ${reply.body.batch_id}: ${reply.body.total_files} files queued\n`);
+    const present = Number(reply.body.present_files ?? 0);
+    const queued = reply.body.total_files - present;
+    out.write(`batch ${reply.body.batch_id}: ${queued} files queued${present > 0 ? `, ${present} already in the bucket` : ''}\n`);
     if (reply.body.skipped_count > 0) {
       out.write(`${reply.body.skipped_count} entries not published:\n`);
       for (const entry of reply.body.skipped ?? []) out.write(`  ${entry.path}: ${entry.reason}\n`);

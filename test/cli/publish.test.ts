@@ -69,6 +69,10 @@ describe('sync4loong publish and check against a running daemon', () => {
       (await listKeys(s3, bucket)).filter((key) => key.startsWith('slow/')),
       ['slow/a.txt', 'slow/b.txt', 'slow/sub/c.txt', 'slow/sub/d.txt'],
     );
+    const again = await cli(['publish', '.', 'slow/', '--wait', '--url', daemon.url], { SYNC4LOONG_TOKEN: TOKEN }, src);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /^batch [0-9a-f-]{36}: 0 files queued, 4 already in the bucket$/m);
+    assert.match(again.stdout, /^done: 4 files, 0 uploaded, 4 skipped, 0 failed in \S+$/m);
   });
 
   it('exits non-zero and names the failed file when an upload fails for good', async () => {
