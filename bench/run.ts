@@ -45,7 +45,11 @@ let bucketCounter = 0;
 
 function bucketName(scenario: string, contender: string): string {
   bucketCounter += 1;
-  return `${scenario}-${contender}-${bucketCounter}-${process.pid}`.toLowerCase().slice(0, 63);
+  // Bucket names allow [a-z0-9.-] only: a variant's `@`, `=`, `+` and `_` become `-`.
+  return `${scenario}-${contender}-${bucketCounter}-${process.pid}`
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-')
+    .slice(0, 63);
 }
 
 /** Rotates the contender order each repeat, so drift and cache effects spread evenly. */
