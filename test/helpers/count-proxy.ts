@@ -30,10 +30,12 @@ export async function startCountProxy(target: { port: number }): Promise<CountPr
         const key = decodeURIComponent(url.pathname.split('/').slice(2).join('/'));
         if (creates && answer.statusCode === 200 && key !== '') counts.set(key, (counts.get(key) ?? 0) + 1);
         outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.on('error', () => outgoing.destroy()); // cut short upstream: cut short here
         answer.pipe(outgoing);
       },
     );
     upstream.on('error', () => outgoing.destroy());
+    incoming.on('error', () => upstream.destroy()); // the client gave up mid-request
     incoming.pipe(upstream);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

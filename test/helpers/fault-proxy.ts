@@ -110,6 +110,7 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
       { host: '127.0.0.1', port: targetPort, method, path: incoming.url, headers: incoming.headers, agent },
       (reply) => {
         outgoing.writeHead(reply.statusCode ?? 502, reply.headers);
+        reply.on('error', () => outgoing.destroy()); // cut short upstream: cut short here
         reply.pipe(outgoing);
         reply.once('end', () => finish(reply.statusCode ?? 502));
       },
@@ -119,6 +120,7 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
       outgoing.end();
       finish(502);
     });
+    incoming.on('error', () => upstream.destroy()); // the client gave up mid-request
     incoming.pipe(upstream);
   }
 

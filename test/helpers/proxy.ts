@@ -100,12 +100,19 @@ export async function startProxy(targetPort: number, options: { targetHost?: str
         (reply) => {
           record.status = reply.statusCode;
           outgoing.writeHead(reply.statusCode ?? 502, reply.headers);
+          // A reply cut short upstream (the server closed mid-body) cuts the client's short too.
+          reply.on('error', () => outgoing.destroy());
           reply.pipe(outgoing);
         },
       );
       upstream.on('error', () => {
         if (!outgoing.headersSent) outgoing.writeHead(502).end();
         else outgoing.destroy();
+      });
+      // A client that gives up mid-request (an upload aborted on purpose) gives up upstream too.
+      incoming.on('error', () => upstream.destroy());
+      outgoing.once('close', () => {
+        if (!outgoing.writableFinished) upstream.destroy();
       });
       incoming.pipe(upstream);
     };
