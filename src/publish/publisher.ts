@@ -79,6 +79,9 @@ const MAX_SKIPPED_LISTED = 100;
  */
 const MAX_HELD_JOBS = 10_000;
 
+/** Narinfos read at once to find the NAR each waits for. */
+const ORDER_READS_IN_FLIGHT = 32;
+
 export interface PublishSummary {
   /** Id of the batch holding this publish's jobs (`GET /batches/{id}`). */
   batch_id: string;
@@ -171,8 +174,8 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
     totals: SealTotals,
     batchId: string,
   ): Promise<void> {
-    const queued: QueuedJob[] = [];
     const present: FileSyncJobData[] = [];
+    const kept: FileSyncJobData[] = [];
     for (const data of jobs) {
       const listed = listing?.sizeOf(data.s3_key);
       if (listed !== undefined && listing !== undefined) {
@@ -183,12 +186,23 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
         data.listed_size = listed;
         data.listed_at = listing.startedAt;
       }
-      // Read only now, so a narinfo the bucket already holds is never opened.
-      if (orderNix)
-        Object.assign(
-          data,
-          item.isDirectory ? await nixOrderOfFolderFile(data.file_path, item, options.roots) : nixOrderOfSingleFile(item.root),
+      kept.push(data);
+    }
+    // Narinfos are read only now, so one the bucket already holds is never opened; a few
+    // at a time, since each read is a few round trips to the thread pool.
+    if (orderNix) {
+      for (let start = 0; start < kept.length; start += ORDER_READS_IN_FLIGHT) {
+        const slice = kept.slice(start, start + ORDER_READS_IN_FLIGHT);
+        const orders = await Promise.all(
+          slice.map((data) =>
+            item.isDirectory ? nixOrderOfFolderFile(data.file_path, item, options.roots) : nixOrderOfSingleFile(item.root),
+          ),
         );
+        slice.forEach((data, index) => Object.assign(data, orders[index]));
+      }
+    }
+    const queued: QueuedJob[] = [];
+    for (const data of kept) {
       const job = { name: FILE_SYNC_SINGLE, data, opts: options.jobOptions };
       if (data.wait_for_key !== undefined || data.wait_for_batch === true) later.push(job);
       else queued.push(job);
