@@ -184,7 +184,6 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
           continue;
         }
         data.listed_size = listed;
-        data.listed_at = listing.startedAt;
       }
       kept.push(data);
     }

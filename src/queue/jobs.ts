@@ -33,11 +33,10 @@ export interface FileSyncJobData {
   wait_for_batch?: boolean;
   /**
    * What the publish's listing of the bucket said of `s3_key`: its size, or null when
-   * absent. Missing when not listed. Lets the worker skip its HEAD while the hint is fresh.
+   * absent. Missing when not listed. Lets the worker skip its HEAD while the job is young
+   * (the listing ran during the publish that created the job).
    */
   listed_size?: number | null;
-  /** When that listing was made (ms since epoch). */
-  listed_at?: number;
 }
 
 /** What a finished job returns (kept on the completed job, shown in the UI). */

@@ -44,17 +44,25 @@ export interface SyncOptions {
 }
 
 /**
- * The size the publish's listing saw for the job's key (null: absent), while fresh enough
- * to stand in for a HEAD; undefined when there is none or it is too old.
+ * The size the publish's listing saw for the job's key (null: absent), while the job
+ * (created by that publish, at `createdAt`) is young enough for it to stand in for a HEAD;
+ * undefined when there is none or it is too old.
  */
-export function listedSize(data: FileSyncJobData, trustMs: number, now = Date.now()): number | null | undefined {
-  if (typeof data.listed_at !== 'number' || now - data.listed_at > trustMs || now < data.listed_at - trustMs) return undefined;
+export function listedSize(
+  data: FileSyncJobData,
+  createdAt: number | undefined,
+  trustMs: number,
+  now = Date.now(),
+): number | null | undefined {
+  if (createdAt === undefined || now - createdAt > trustMs || now < createdAt - trustMs) return undefined;
   const size = data.listed_size;
   return size === null || (typeof size === 'number' && Number.isSafeInteger(size) && size >= 0) ? size : undefined;
 }
 
 /** What the worker knows about the job beyond its data (multipart upload bookkeeping). */
 export interface JobContext {
+  /** When the job was created (ms since epoch): how old its publish's listing is, about. */
+  createdAt?: number | undefined;
   previousUploadId?: string | undefined;
   rememberUpload?: (uploadId: string) => Promise<void>;
 }
@@ -99,7 +107,7 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
     }
 
     // A fresh listing that saw the key absent, or with another size, decides like a HEAD would.
-    const listed = listedSize(data, options.listingTrustMs ?? 0);
+    const listed = listedSize(data, context.createdAt, options.listingTrustMs ?? 0);
     if (!data.overwrite && (listed === undefined || listed === local.size)) {
       const needContent = data.delete_after_sync || options.compare === 'checksum';
       const remote = await storage.head(key, { signal, withMd5: needContent });

@@ -112,6 +112,7 @@ export function createUploadWorker(
     const onCancel = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onCancel, { once: true });
     const context: JobContext = {
+      createdAt: job.timestamp,
       previousUploadId: job.data.multipart_upload_id,
       rememberUpload: async (uploadId) => {
         await job.updateData({ ...job.data, multipart_upload_id: uploadId });
