@@ -9,7 +9,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { AppError, errors } from '../errors.js';
 import type { Logger } from '../log/index.js';
-import type { Publisher, PublishSummary } from './publisher.js';
+import type { Publisher } from './publisher.js';
+import type { PublishSummary } from './types.js';
 
 const PRINTABLE = /^[\x20-\x7e]{1,200}$/;
 

@@ -9,64 +9,10 @@ import { newBatchId, type SealTotals } from '../batches/index.js';
 import { parseSyncItems, type SyncItem } from './items.js';
 import { folderPrefix, keyForFolderFile, keyForSingleFile, targetProblem } from './keys.js';
 import { nixOrderOfFolderFile, nixOrderOfSingleFile } from './nix-order.js';
-import type { RootPolicy } from './roots.js';
 import { hasAnyFile, walkFiles } from './walk.js';
-import { startPrefixListing, type ListPageFn, type PrefixListing } from './listing.js';
+import { startPrefixListing, type PrefixListing } from './listing.js';
+import type { BatchLedger, BucketView, JobSink, PublishedItem, PublisherOptions, PublishSummary } from './types.js';
 import { isNarinfo } from '../nix/index.js';
-
-/** The part of a BullMQ queue the publisher uses. */
-export interface JobSink {
-  /** Whether Redis is reachable right now (checked before a publish starts). */
-  isReady(): boolean;
-  addBulk(jobs: Array<{ name: string; data: FileSyncJobData; opts?: JobsOptions }>): Promise<unknown>;
-}
-
-/** Where the publisher opens a batch before enqueuing and seals it with its totals after. */
-export interface BatchLedger {
-  create(id: string, items: ReadonlyArray<{ from: string; to: string }>): Promise<void>;
-  seal(id: string, totals: SealTotals): Promise<void>;
-  /** Keys found in the bucket and left out of the queue (so narinfos waiting on them go ahead). */
-  recordPresent(id: string, keys: readonly string[]): Promise<void>;
-}
-
-/** The publisher's view of the bucket and the existence cache. */
-export interface BucketView {
-  /** A page of the bucket's keys under a prefix (`Storage.list`); undefined when the backend cannot list. */
-  list?: ListPageFn | undefined;
-  /** Told about files found in the bucket and left out of the queue (existence cache, metrics), as a worker's skip would be. */
-  notePresent?: (entries: ReadonlyArray<{ key: string; size: number }>) => Promise<void>;
-}
-
-export interface PublisherOptions {
-  maxItems: number;
-  /** `[publish] allowed_roots`. */
-  roots: RootPolicy;
-  /** Jobs per pipelined `addBulk` (one Redis round trip each). */
-  chunkSize?: number;
-  jobOptions: JobsOptions;
-  /** A chunk that takes longer than this to enqueue fails the publish with 503. */
-  enqueueTimeoutMs?: number;
-  /** `[nix] order_narinfo`: narinfos after their NAR, `nix-cache-info` last. */
-  orderNix?: boolean;
-  /** `[publish] list_remote`: list each published folder's destination once while walking it. */
-  listRemote?: boolean;
-  /** `[publish] compare`: only `size` lets a listing alone decide a skip. */
-  compare?: 'size' | 'checksum';
-  /** `[nix] validate_narinfo`: narinfos then always go to a worker, which checks them. */
-  validateNarinfo?: boolean;
-}
-
-export interface PublishedItem {
-  from: string;
-  to: string;
-  total_files: number;
-}
-
-/** A file inside a published folder that was not enqueued, and why. */
-export interface SkippedEntry {
-  path: string;
-  reason: string;
-}
 
 /** At most this many skipped entries are listed in a reply (all are counted and logged). */
 const MAX_SKIPPED_LISTED = 100;
@@ -81,17 +27,6 @@ const MAX_HELD_JOBS = 10_000;
 
 /** Narinfos read at once to find the NAR each waits for. */
 const ORDER_READS_IN_FLIGHT = 32;
-
-export interface PublishSummary {
-  /** Id of the batch holding this publish's jobs (`GET /batches/{id}`). */
-  batch_id: string;
-  total_files: number;
-  /** Of those, files the bucket already held with the same size: counted as skipped, not enqueued. */
-  present_files: number;
-  items: PublishedItem[];
-  skipped_count: number;
-  skipped: SkippedEntry[];
-}
 
 interface ResolvedItem extends SyncItem {
   /** Real path of `from`. */
