@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import * as zlib from 'node:zlib';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IntegrityError } from './types.js';
@@ -76,6 +77,30 @@ export async function md5OfFile(path: string): Promise<string> {
   return md5OfStream(createReadStream(path, { highWaterMark: 1024 * 1024 }));
 }
 
+/**
+ * zlib's CRC-32 (Node >= 20.15): ~3 GiB/s here against ~560 MiB/s for MD5. Undefined on
+ * older Node 20 releases, which then hash both reads with MD5.
+ */
+const crc32 = (zlib as { crc32?: (data: Buffer, value?: number) => number }).crc32;
+
+/** What one read of a file yields for a streamed PUT: the MD5 S3 checks, and a cheap re-check. */
+export interface FileDigest {
+  md5: string;
+  /** CRC-32 of the same bytes (undefined where zlib has none): lets `ConsistentBody` skip a second MD5. */
+  crc32?: number;
+}
+
+/** MD5 and CRC-32 of a file's content, in one streamed read. */
+export async function digestFile(path: string): Promise<FileDigest> {
+  const hash = createHash('md5');
+  let crc = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+    hash.update(chunk as Buffer);
+    if (crc32 !== undefined) crc = crc32(chunk as Buffer, crc);
+  }
+  return { md5: hash.digest('hex'), ...(crc32 !== undefined ? { crc32: crc } : {}) };
+}
+
 /** The ETag S3 gives a multipart upload of this file with parts of `partSize` bytes. */
 export async function multipartEtagOfFile(path: string, partSize: number): Promise<string> {
   const hashing = new HashingStream(partSize);
@@ -88,25 +113,34 @@ export async function multipartEtagOfFile(path: string, partSize: number): Promi
 }
 
 /**
- * The body of a streamed PUT whose MD5 was computed beforehand (for Content-MD5). It holds
- * back the last chunk until the whole content has been hashed: if the file changed while
- * it was read, the stream fails before the body is complete, so the request is cut short
- * and no server, not even one that ignores Content-MD5, stores a torn object.
+ * The body of a streamed PUT whose digest was computed beforehand (for Content-MD5). It
+ * holds back the last chunk until the whole content has been checked against that digest:
+ * if the file changed while it was read, the stream fails before the body is complete, so
+ * the request is cut short and no server, not even one that ignores Content-MD5, stores a
+ * torn object. Given a `FileDigest` with a CRC-32, the second read is checked with it
+ * instead of a second MD5 (bench `mixed`: MD5 was the daemon's largest CPU cost, ~1.25 of
+ * 3.5 s; a file rewritten between the reads with the same size and the same CRC-32 is the
+ * one case it misses, and the server's ETag is still compared with the MD5 after the PUT).
  */
 export class ConsistentBody extends Transform {
-  private readonly hash = createHash('md5');
+  private readonly expected: FileDigest;
+  private readonly hash: Hash | undefined;
+  private crc = 0;
   private held: Buffer | undefined;
   bytes = 0;
 
   constructor(
-    private readonly expectedMd5: string,
+    expected: string | FileDigest,
     private readonly expectedSize: number,
   ) {
     super();
+    this.expected = typeof expected === 'string' ? { md5: expected } : expected;
+    if (this.expected.crc32 === undefined || crc32 === undefined) this.hash = createHash('md5');
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
+    if (this.hash !== undefined) this.hash.update(chunk);
+    else this.crc = crc32!(chunk, this.crc);
     this.bytes += chunk.length;
     const previous = this.held;
     this.held = chunk;
@@ -114,16 +148,24 @@ export class ConsistentBody extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    const md5 = this.hash.digest('hex');
-    if (this.bytes !== this.expectedSize || md5 !== this.expectedMd5) {
+    const problem = this.mismatch();
+    if (problem !== undefined) {
       callback(
-        new IntegrityError(
-          `file changed during upload: read ${this.bytes} bytes with MD5 ${md5}, expected ${this.expectedSize} bytes with MD5 ${this.expectedMd5}`,
-        ),
+        new IntegrityError(`file changed during upload: read ${this.bytes} bytes with ${problem}, expected ${this.expectedSize} bytes`),
       );
       return;
     }
     if (this.held !== undefined) this.push(this.held);
     callback();
+  }
+
+  private mismatch(): string | undefined {
+    if (this.hash !== undefined) {
+      const md5 = this.hash.digest('hex');
+      return this.bytes !== this.expectedSize || md5 !== this.expected.md5 ? `MD5 ${md5} (expected ${this.expected.md5})` : undefined;
+    }
+    return this.bytes !== this.expectedSize || this.crc !== this.expected.crc32
+      ? `CRC-32 ${this.crc} (expected ${this.expected.crc32})`
+      : undefined;
   }
 }

@@ -8,7 +8,6 @@ export { IntegrityError } from './types.js';
 export { createS3Storage, type S3StorageOptions } from './s3.js';
 export { createFsStorage, type FsStorageOptions } from './fs.js';
 export { HashingStream, md5OfStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
-export { abortMultipart } from './multipart.js';
 export { instrumentStorage, type StorageMetrics, type StorageOperation } from './instrumented.js';
 
 const MiB = 1024 * 1024;
