@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { HeadBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { unquoteEtag } from './etag.js';
-import { ConsistentBody, HashingStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
+import { ConsistentBody, digestFile, HashingStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
 import { putMultipart } from './multipart.js';
 import { createAddressing } from './s3-address.js';
 import { createS3Http, type S3Body } from './s3-http.js';
@@ -134,8 +134,9 @@ export function createS3Storage(options: S3StorageOptions): Storage {
 
   async function putStreamed(key: string, filePath: string, put: PutOptions): Promise<PutResult> {
     // Content-MD5 must be known before the body is sent: one read to hash, one to send;
-    // the second read is hashed too, so a file that changed in between is caught.
-    const expected = await md5OfFile(filePath);
+    // the second read is checked against the first (by CRC-32, 5x cheaper than a second
+    // MD5: hashing.ts), so a file that changed in between is caught.
+    const expected = await digestFile(filePath);
     // The body holds back its last chunk until the whole file hashed to `expected`: a file
     // rewritten meanwhile fails the request before it is complete, so nothing torn is stored.
     let checked = new ConsistentBody(expected, put.size);
@@ -148,12 +149,12 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       return source.pipe(checked);
     };
     const etag = leanPut
-      ? await leanPutObject(key, { stream: body, length: put.size }, expected, put)
-      : await sdkPutObject(key, body(), put.size, expected, put);
+      ? await leanPutObject(key, { stream: body, length: put.size }, expected.md5, put)
+      : await sdkPutObject(key, body(), put.size, expected.md5, put);
     if (checked.bytes !== put.size) {
       throw new IntegrityError(`file changed during upload: read ${checked.bytes} bytes, expected ${put.size}`);
     }
-    const md5 = expected;
+    const md5 = expected.md5;
     checkStored(etag, md5);
     return { md5, multipart: false };
   }
