@@ -1,8 +1,8 @@
-import { DelayedError, UnrecoverableError, Worker, type Job, type KeepJobs, type RedisOptions } from 'bullmq';
+import { DelayedError, Job, QueueEvents, UnrecoverableError, Worker, type KeepJobs, type RedisOptions } from 'bullmq';
 import { Cluster, type RedisOptions as IORedisOptions } from 'ioredis';
 import { settlesWithin } from '../timeout.js';
 import type { Logger } from '../log/index.js';
-import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
+import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult, type RedisClient } from '../queue/index.js';
 import { PermanentError, type FileSync, type JobContext } from './handler.js';
 import { isUnreachableError, type OutageGate } from './outage.js';
 import { jobDataProblem } from './validate.js';
@@ -63,7 +63,15 @@ function isFinalFailure(job: Job, error: unknown): boolean {
  * idempotently), and Nix-ordered jobs wait in the delayed set until they may run.
  */
 export function createUploadWorker(
-  deps: { fileSync: FileSync; log: Logger; metrics: SyncMetrics; outage: OutageGate; batches?: BatchTracker },
+  deps: {
+    fileSync: FileSync;
+    log: Logger;
+    metrics: SyncMetrics;
+    outage: OutageGate;
+    batches?: BatchTracker;
+    /** Reads where the queue's event stream ends, to follow it from there (with `batches`). */
+    redis?: RedisClient;
+  },
   options: UploadWorkerOptions,
 ): UploadWorker {
   const { log, batches } = deps;
@@ -167,11 +175,44 @@ export function createUploadWorker(
   });
   worker.on('error', (error) => log.warn({ err: error }, 'worker error'));
 
+  // BullMQ fails a job that stalled too often (daemons kept dying on it) without running
+  // the processor, so no outcome would reach its batch, which would then stay running
+  // until it expires. The queue's event stream tells of every job failed for good: those
+  // are recorded here too (recording a job's outcome again changes nothing).
+  let events: QueueEvents | undefined;
+
+  async function watchFailures(): Promise<void> {
+    // From the stream's current end, so nothing failed after start() is missed (BullMQ's
+    // default, `$`, starts at its first read, a moment later).
+    const [last] = await deps.redis!.xrevrange(`${options.prefix}:${UPLOAD_QUEUE}:events`, '+', '-', 'COUNT', 1);
+    events = new QueueEvents(UPLOAD_QUEUE, {
+      connection: options.connection as RedisOptions | Cluster,
+      prefix: options.prefix,
+      autorun: false,
+      lastEventId: last?.[0] ?? '0',
+    });
+    events.on('failed', ({ jobId, failedReason }) => void recordFailedElsewhere(jobId, failedReason));
+    events.on('error', (error) => log.debug({ err: error }, 'queue events error'));
+    void events.run().catch((error: unknown) => log.warn({ err: error }, 'queue events stopped'));
+    await events.waitUntilReady();
+  }
+
+  async function recordFailedElsewhere(jobId: string, reason: string): Promise<void> {
+    try {
+      const job = await Job.fromId<FileSyncJobData, FileSyncResult>(worker, jobId);
+      if (job === undefined || (await job.getState()) !== 'failed') return;
+      await batches!.record(job.data, jobId, 'failed', reason);
+    } catch (error) {
+      log.debug({ err: error, job_id: jobId }, 'recording a failed job in its batch failed');
+    }
+  }
+
   let closing: Promise<void> | undefined;
   return {
     async start() {
       void worker.run().catch((error: unknown) => log.error({ err: error }, 'worker stopped'));
       await worker.waitUntilReady();
+      if (batches !== undefined && deps.redis !== undefined) await watchFailures();
     },
     setConcurrency(concurrency) {
       worker.concurrency = concurrency;
@@ -188,6 +229,7 @@ export function createUploadWorker(
           log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'uploads still running at shutdown; they will be retried after restart');
           await worker.close(true);
         }
+        await events?.close();
         // A cluster connection was handed in as an instance: BullMQ leaves it open.
         if (options.connection instanceof Cluster) options.connection.disconnect();
       })();
