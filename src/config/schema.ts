@@ -192,7 +192,7 @@ export const publishSchema = z.object({
     .boolean()
     .default(true)
     .describe(
-      '(new) While a published folder is walked, list its destination prefix once (ListObjectsV2, needs `s3:ListBucket`): files the bucket already holds with the same size are not enqueued (counted as skipped; never with `overwrite`, `delete_after_sync`, `compare = "checksum"`), and files it lacks are uploaded without a HEAD. The listing stops after twice as many keys as the folder has files (at least one page), so a small publish into a large bucket costs one request. Off: one HEAD per file (the seed).',
+      '(new) While a published folder is walked, list its destination prefix once (S3 storage: ListObjectsV2, needs `s3:ListBucket`): files the bucket already holds with the same size are not enqueued (counted as skipped; never with `overwrite`, `delete_after_sync`, `compare = "checksum"`), and files it lacks are uploaded without a HEAD. The listing stops after twice as many keys as the folder has files (at least one page), so a small publish into a large bucket costs one request. Off: one HEAD per file (the seed).',
     ),
   list_trust_seconds: z
     .number()
