@@ -23,8 +23,6 @@ export interface ListingOptions {
 }
 
 export interface PrefixListing {
-  /** When the listing started (ms since epoch): what it says is at least this old. */
-  readonly startedAt: number;
   /** Whether the listing has stopped: complete, over its budget, failed or cancelled. */
   readonly settled: boolean;
   /** The walk found one more file (raises the budget). */
@@ -85,11 +83,9 @@ export function startPrefixListing(deps: { list: ListPageFn; log: Logger }, pref
     }
   }
 
-  const startedAt = Date.now();
   const done = run();
 
   return {
-    startedAt,
     get settled() {
       return settled;
     },

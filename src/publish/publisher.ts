@@ -123,7 +123,8 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
       kept.push(data);
     }
     // Narinfos are read only now, so one the bucket already holds is never opened; a few
-    // at a time, since each read is a few round trips to the thread pool.
+    // at a time, which overlap when the disk is slow (quick-fs.ts reads them in line while
+    // it is fast).
     if (orderNix) {
       for (let start = 0; start < kept.length; start += ORDER_READS_IN_FLIGHT) {
         const slice = kept.slice(start, start + ORDER_READS_IN_FLIGHT);
