@@ -193,7 +193,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   // An api-only daemon runs no upload worker: the worker daemons on the same Redis do.
   const worker: UploadWorker | undefined = runsWorkers
     ? createUploadWorker(
-        { fileSync, log, metrics: metrics.sync, outage, batches: batchTracker, redis: workerRedis },
+        { fileSync, log, metrics: metrics.sync, outage, batches: batchTracker },
         {
           connection: workerConnection(config.redis),
           prefix,

@@ -2,7 +2,7 @@ import { DelayedError, Job, QueueEvents, UnrecoverableError, Worker, type KeepJo
 import { Cluster, type RedisOptions as IORedisOptions } from 'ioredis';
 import { settlesWithin } from '../timeout.js';
 import type { Logger } from '../log/index.js';
-import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult, type RedisClient } from '../queue/index.js';
+import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
 import { PermanentError, type FileSync, type JobContext } from './handler.js';
 import { isUnreachableError, type OutageGate } from './outage.js';
 import { jobDataProblem } from './validate.js';
@@ -43,6 +43,9 @@ export interface UploadWorker {
   update(settings: UploadWorkerSettings): void;
 }
 
+/** How far back the queue's event stream is read at start. */
+const EVENTS_LOOKBACK_MS = 5000;
+
 const OUTCOME_CLASS: Record<FileSyncResult['outcome'], OutcomeClass> = {
   uploaded: 'uploaded',
   // A re-run finding its file in the bucket: an earlier attempt of this job uploaded it.
@@ -69,8 +72,6 @@ export function createUploadWorker(
     metrics: SyncMetrics;
     outage: OutageGate;
     batches?: BatchTracker;
-    /** Reads where the queue's event stream ends, to follow it from there (with `batches`). */
-    redis?: RedisClient;
   },
   options: UploadWorkerOptions,
 ): UploadWorker {
@@ -181,20 +182,19 @@ export function createUploadWorker(
   // are recorded here too (recording a job's outcome again changes nothing).
   let events: QueueEvents | undefined;
 
-  async function watchFailures(): Promise<void> {
-    // From the stream's current end, so nothing failed after start() is missed (BullMQ's
-    // default, `$`, starts at its first read, a moment later).
-    const [last] = await deps.redis!.xrevrange(`${options.prefix}:${UPLOAD_QUEUE}:events`, '+', '-', 'COUNT', 1);
+  function watchFailures(): void {
     events = new QueueEvents(UPLOAD_QUEUE, {
       connection: options.connection as RedisOptions | Cluster,
       prefix: options.prefix,
       autorun: false,
-      lastEventId: last?.[0] ?? '0',
+      // From a few seconds back rather than BullMQ's `$` (its first read, a moment after
+      // start), so nothing failed after start() is missed, even with the Redis server's
+      // clock a little off; an event seen twice is recorded once.
+      lastEventId: `${Date.now() - EVENTS_LOOKBACK_MS}-0`,
     });
     events.on('failed', ({ jobId, failedReason }) => void recordFailedElsewhere(jobId, failedReason));
     events.on('error', (error) => log.debug({ err: error }, 'queue events error'));
     void events.run().catch((error: unknown) => log.warn({ err: error }, 'queue events stopped'));
-    await events.waitUntilReady();
   }
 
   async function recordFailedElsewhere(jobId: string, reason: string): Promise<void> {
@@ -212,7 +212,7 @@ export function createUploadWorker(
     async start() {
       void worker.run().catch((error: unknown) => log.error({ err: error }, 'worker stopped'));
       await worker.waitUntilReady();
-      if (batches !== undefined && deps.redis !== undefined) await watchFailures();
+      if (batches !== undefined) watchFailures();
     },
     setConcurrency(concurrency) {
       worker.concurrency = concurrency;
