@@ -130,6 +130,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       roots: roots(),
       orderNix: current.nix.order_narinfo,
       listRemote: current.publish.list_remote,
+      listingWaitMs: current.publish.list_timeout_seconds * 1000,
       compare: current.publish.compare,
       validateNarinfo: current.nix.validate_narinfo,
     })),

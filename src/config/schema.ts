@@ -194,6 +194,13 @@ export const publishSchema = z.object({
     .describe(
       '(new) While a published folder is walked, list its destination prefix once (S3 storage: ListObjectsV2, needs `s3:ListBucket`): files the bucket already holds with the same size are not enqueued (counted as skipped; never with `overwrite`, `delete_after_sync`, `compare = "checksum"`), and files it lacks are uploaded without a HEAD. The listing stops after twice as many keys as the folder has files (at least one page), so a small publish into a large bucket costs one request. Off: one HEAD per file (the seed).',
     ),
+  list_timeout_seconds: z
+    .number()
+    .positive()
+    .default(10)
+    .describe(
+      '(new) The longest a publish waits for its listing once the folder is walked; past it, files are enqueued with what the listing knew so far (their workers ask the bucket for the rest).',
+    ),
   list_trust_seconds: z
     .number()
     .int()

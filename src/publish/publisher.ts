@@ -3,7 +3,7 @@ import type { JobsOptions } from 'bullmq';
 import type { Logger } from '../log/index.js';
 import { errors, AppError } from '../errors.js';
 import { readSetting, type Setting } from '../setting.js';
-import { withTimeout } from '../timeout.js';
+import { settlesWithin, withTimeout } from '../timeout.js';
 import { FILE_SYNC_SINGLE, type FileSyncJobData } from '../queue/index.js';
 import { newBatchId, type SealTotals } from '../batches/index.js';
 import { parseSyncItems, type SyncItem } from './items.js';
@@ -254,7 +254,12 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
             }
           }
           listing?.finish();
-          await listing?.whenSettled();
+          // A bucket slow to list never holds a publish up for long: past the bound, the
+          // files go with what the listing knew (their workers ask for the rest).
+          if (listing !== undefined && !(await settlesWithin(listing.whenSettled(), options.listingWaitMs ?? 10_000))) {
+            log.warn({ prefix: folderPrefix(item.to) }, 'bucket listing too slow: enqueuing without it');
+            listing.cancel();
+          }
           await enqueue(item, held, listing, later, totals, summary.batch_id);
           await flushAll(later.splice(0), totals);
         } finally {

@@ -43,6 +43,8 @@ export interface PublisherOptions {
   listRemote?: boolean;
   /** `[publish] compare`: only `size` lets a listing alone decide a skip. */
   compare?: 'size' | 'checksum';
+  /** `[publish] list_timeout_seconds`, in ms: the longest a folder's enqueue waits for its listing. */
+  listingWaitMs?: number;
   /** `[nix] validate_narinfo`: narinfos then always go to a worker, which checks them. */
   validateNarinfo?: boolean;
 }

@@ -55,6 +55,8 @@ export async function startProxy(targetPort: number, options: { targetHost?: str
   const agent = new Agent({ keepAlive: true });
   const sockets = new Set<Socket>();
   const hung = new Set<ServerResponse>();
+  /** Requests held by `delay`, dropped at `close` (a long hold must not outlive the test). */
+  const delayed = new Set<NodeJS.Timeout>();
   let inFlight = 0;
   let maxInFlight = 0;
 
@@ -116,8 +118,13 @@ export async function startProxy(targetPort: number, options: { targetHost?: str
       });
       incoming.pipe(upstream);
     };
-    if (wait > 0) setTimeout(send, wait);
-    else send();
+    if (wait > 0) {
+      const timer = setTimeout(() => {
+        delayed.delete(timer);
+        send();
+      }, wait);
+      delayed.add(timer);
+    } else send();
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -151,6 +158,7 @@ export async function startProxy(targetPort: number, options: { targetHost?: str
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const response of hung) response.destroy();
+        for (const timer of delayed) clearTimeout(timer);
         for (const socket of sockets) socket.destroy();
         agent.destroy();
       });

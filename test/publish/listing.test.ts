@@ -118,6 +118,25 @@ describe('listing the destination once per publish', () => {
     }
   });
 
+  it('does not wait long for a bucket slow to list: files go without it, and their workers ask', async () => {
+    const { proxy, bucket, app } = await setUp({ list_timeout_seconds: 0.3 });
+    try {
+      proxy.delay = (request) => (request.method === 'GET' && request.path.includes('list-type=2') ? 30_000 : 0);
+      const src = await tempDir();
+      await writeTree(src, cache(2));
+      const started = performance.now();
+      const reply = await app.post('/publish', [{ from: src, to: 'slow' }]);
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      assert.ok(performance.now() - started < 10_000, 'the reply did not wait for the listing');
+      const batch = await waitForBatch(app, reply.body.batch_id);
+      assert.deepEqual([batch.state, batch.uploaded_files], ['done', 4]);
+      assert.equal(proxy.count('HEAD', `/${bucket}/slow/`), 4, 'each worker asked the bucket');
+    } finally {
+      await app.close();
+      await proxy.close();
+    }
+  });
+
   it('still asks per file when it must: delete_after_sync, list_remote off, or a stale listing', async () => {
     for (const [publishOptions, item] of [
       [{}, { delete_after_sync: true }],
