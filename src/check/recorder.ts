@@ -4,7 +4,7 @@ import type { Logger } from '../log/index.js';
 /** What the worker tells the existence cache after a confirmed upload or skip. */
 export interface ExistenceRecorder {
   recordExists(key: string, size: number): Promise<void>;
-  /** The same for many keys, in one round trip. */
+  /** The same for many keys, sent together. */
   recordExistsMany(entries: ReadonlyArray<{ key: string; size: number }>): Promise<void>;
 }
 
@@ -35,30 +35,16 @@ export function createExistenceRecorder(
   deps: { redis: RedisClient; log: Logger },
   options: CacheKeyOptions & { positiveTtlSeconds: number },
 ): ExistenceRecorder {
-  async function recordMany(entries: ReadonlyArray<{ key: string; size: number }>): Promise<void> {
-    const timestamp = new Date().toISOString();
-    const ttl = options.positiveTtlSeconds;
-    // One key per command: in a Redis Cluster the keys of one batch lie in different slots.
-    const pipeline = deps.redis.pipeline();
-    for (const { key, size } of entries) {
-      const value = JSON.stringify({ exists: true, size, timestamp } satisfies CacheEntry);
-      if (ttl > 0) pipeline.set(cacheKey(options, key), value, 'EX', ttl);
-      else pipeline.set(cacheKey(options, key), value);
-    }
-    const replies = await pipeline.exec();
-    const failed = replies?.find(([error]) => error !== null)?.[0];
-    if (failed) throw failed;
+  async function write(key: string, size: number, timestamp: string): Promise<void> {
+    const value = JSON.stringify({ exists: true, size, timestamp } satisfies CacheEntry);
+    if (options.positiveTtlSeconds > 0) await deps.redis.set(cacheKey(options, key), value, 'EX', options.positiveTtlSeconds);
+    else await deps.redis.set(cacheKey(options, key), value);
   }
 
   return {
     async recordExists(key, size) {
-      const entry: CacheEntry = { exists: true, size, timestamp: new Date().toISOString() };
       try {
-        if (options.positiveTtlSeconds > 0) {
-          await deps.redis.set(cacheKey(options, key), JSON.stringify(entry), 'EX', options.positiveTtlSeconds);
-        } else {
-          await deps.redis.set(cacheKey(options, key), JSON.stringify(entry));
-        }
+        await write(key, size, new Date().toISOString());
       } catch (error) {
         deps.log.warn({ err: error, s3_key: key }, 'cache update failed');
       }
@@ -66,7 +52,9 @@ export function createExistenceRecorder(
     async recordExistsMany(entries) {
       if (entries.length === 0) return;
       try {
-        await recordMany(entries);
+        // Separate commands sent together (not a pipeline): in a Redis Cluster the keys lie in different slots.
+        const timestamp = new Date().toISOString();
+        await Promise.all(entries.map(({ key, size }) => write(key, size, timestamp)));
       } catch (error) {
         deps.log.warn({ err: error, keys: entries.length }, 'cache update failed');
       }

@@ -113,7 +113,7 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
     const kept: FileSyncJobData[] = [];
     for (const data of jobs) {
       const listed = listing?.sizeOf(data.s3_key);
-      if (listed !== undefined && listing !== undefined) {
+      if (listed !== undefined) {
         if (listed === data.size && skipsOnListedSize(data)) {
           present.push(data);
           continue;

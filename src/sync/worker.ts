@@ -66,13 +66,7 @@ function isFinalFailure(job: Job, error: unknown): boolean {
  * idempotently), and Nix-ordered jobs wait in the delayed set until they may run.
  */
 export function createUploadWorker(
-  deps: {
-    fileSync: FileSync;
-    log: Logger;
-    metrics: SyncMetrics;
-    outage: OutageGate;
-    batches?: BatchTracker;
-  },
+  deps: { fileSync: FileSync; log: Logger; metrics: SyncMetrics; outage: OutageGate; batches?: BatchTracker },
   options: UploadWorkerOptions,
 ): UploadWorker {
   const { log, batches } = deps;
