@@ -25,6 +25,10 @@ export interface QueueMetricsOptions {
  * (absent, not stale) and the rest of `/metrics` still answers.
  */
 export function registerQueueMetrics(registry: Registry, queues: () => readonly JobCountSource[], options: QueueMetricsOptions): void {
+  /** Runs `read` for every queue at once; a queue whose read fails or times out is left out. */
+  async function eachQueue(read: (queue: JobCountSource) => Promise<void>): Promise<void> {
+    await Promise.all(queues().map((queue) => read(queue).catch((error: unknown) => options.onError(error))));
+  }
   new Gauge({
     name: 'sync4loong_queue_jobs',
     help: 'Jobs in each queue by state (read from Redis at scrape time).',
@@ -32,16 +36,10 @@ export function registerQueueMetrics(registry: Registry, queues: () => readonly 
     registers: [registry],
     async collect() {
       this.reset();
-      await Promise.all(
-        queues().map(async (queue) => {
-          try {
-            const counts = await withTimeout(queue.getJobCounts(...QUEUE_JOB_STATES), options.timeoutMs);
-            for (const state of QUEUE_JOB_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
-          } catch (error) {
-            options.onError(error);
-          }
-        }),
-      );
+      await eachQueue(async (queue) => {
+        const counts = await withTimeout(queue.getJobCounts(...QUEUE_JOB_STATES), options.timeoutMs);
+        for (const state of QUEUE_JOB_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
+      });
     },
   });
   new Gauge({
@@ -51,15 +49,9 @@ export function registerQueueMetrics(registry: Registry, queues: () => readonly 
     registers: [registry],
     async collect() {
       this.reset();
-      await Promise.all(
-        queues().map(async (queue) => {
-          try {
-            this.set({ queue: queue.name }, (await withTimeout(queue.isPaused(), options.timeoutMs)) ? 1 : 0);
-          } catch (error) {
-            options.onError(error);
-          }
-        }),
-      );
+      await eachQueue(async (queue) => {
+        this.set({ queue: queue.name }, (await withTimeout(queue.isPaused(), options.timeoutMs)) ? 1 : 0);
+      });
     },
   });
 }
