@@ -10,12 +10,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { waitFor } from '../test/helpers/servers.js';
 import { ensureFixture, warmPageCache, type Fixture } from './lib/fixtures.js';
 import { startServers, type BenchServers } from './lib/servers.js';
-import { projectRoot, startDaemon } from './lib/daemon.js';
+import { profiling, projectRoot, startDaemon } from './lib/daemon.js';
 import { runCommand } from './lib/peers.js';
 import { cpuWindow, peakRssMiB } from './lib/proc.js';
 import { verifyListing } from './lib/verify.js';
@@ -60,14 +59,7 @@ async function instrumentedRun(servers: BenchServers, fixture: Fixture) {
     bucket,
     logFile: join(workDir, 'daemon.log'),
     workDir,
-    nodeFlags: [
-      '--cpu-prof',
-      '--cpu-prof-dir',
-      dir,
-      '--import',
-      pathToFileURL(join(projectRoot, 'dist', 'bench', 'profile', 'preload.js')).href,
-    ],
-    env: { BENCH_REDIS_PORT: String(servers.redis.port), BENCH_PROFILE_OUT: output },
+    ...profiling(servers, dir, output),
   });
   const redis = servers.redis.client;
   // Completion is polled with ZCARD only, so the harness's own commands can be taken out.

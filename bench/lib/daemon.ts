@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Queue } from 'bullmq';
 import { freePort, waitFor } from '../../test/helpers/servers.js';
 import type { BenchServers } from './servers.js';
@@ -72,6 +72,23 @@ function toml(values: ConfigOverrides): string {
           .join('\n')}\n`,
     )
     .join('\n');
+}
+
+/**
+ * Daemon options that turn every probe on: a V8 CPU profile into `profileDir` and the
+ * counting preload (bench/profile/preload.ts), which writes its report to `output`.
+ */
+export function profiling(servers: BenchServers, profileDir: string, output: string): Pick<DaemonOptions, 'nodeFlags' | 'env'> {
+  return {
+    nodeFlags: [
+      '--cpu-prof',
+      '--cpu-prof-dir',
+      profileDir,
+      '--import',
+      pathToFileURL(join(projectRoot, 'dist', 'bench', 'profile', 'preload.js')).href,
+    ],
+    env: { BENCH_REDIS_PORT: String(servers.redis.port), BENCH_PROFILE_OUT: output },
+  };
 }
 
 export async function startDaemon(servers: BenchServers, options: DaemonOptions): Promise<RunningDaemon> {

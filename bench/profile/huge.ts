@@ -7,13 +7,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir, opendir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Queue, type JobsOptions } from 'bullmq';
 import { walkFiles } from '../../src/publish/index.js';
 import { waitFor } from '../../test/helpers/servers.js';
 import type { Fixture } from '../lib/fixtures.js';
 import type { BenchServers } from '../lib/servers.js';
-import { projectRoot, startDaemon } from '../lib/daemon.js';
+import { profiling, startDaemon } from '../lib/daemon.js';
 import { cpuWindow, peakRssMiB } from '../lib/proc.js';
 import { summariseProfile } from './cpuprofile.js';
 
@@ -49,14 +48,7 @@ export async function profileHuge(servers: BenchServers, fixture: Fixture, workD
     paused: true,
     logFile: join(workDir, 'daemon.log'),
     workDir,
-    nodeFlags: [
-      '--cpu-prof',
-      '--cpu-prof-dir',
-      dir,
-      '--import',
-      pathToFileURL(join(projectRoot, 'dist', 'bench', 'profile', 'preload.js')).href,
-    ],
-    env: { BENCH_REDIS_PORT: String(servers.redis.port), BENCH_PROFILE_OUT: output },
+    ...profiling(servers, dir, output),
   });
   process.kill(daemon.pid, 'SIGUSR2');
   await waitFor(() => existsSync(`${output}.open`), { what: 'preload window to open' });
