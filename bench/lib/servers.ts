@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
-import { freePort, waitForPort } from '../../test/helpers/servers.js';
+import { freePort, s3rverClient, waitForPort } from '../../test/helpers/servers.js';
 
 const require = createRequire(import.meta.url);
 
@@ -63,14 +63,7 @@ export async function startServers(workDir: string): Promise<BenchServers> {
     { stdio: 'ignore' },
   );
   await waitForPort(s3Port);
-  const s3Client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const s3Client = s3rverClient(endpoint);
 
   return {
     redis: { port: redisPort, pid: redisChild.pid!, client: redis },

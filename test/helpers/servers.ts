@@ -152,6 +152,21 @@ export interface S3Server {
   destroy(): Promise<void>;
 }
 
+/**
+ * An SDK client for an s3rver at `endpoint`: path-style, its fixed credentials, and
+ * checksums only when required (the SDK's default streaming checksums corrupt objects on it).
+ */
+export function s3rverClient(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
 export async function startS3(options: { bucket?: string } = {}): Promise<S3Server> {
   const port = await freePort();
   const bucket = options.bucket ?? 'test-bucket';
@@ -164,14 +179,7 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Serv
     endpoint,
     bucket,
     dir,
-    client: new S3Client({
-      endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    }),
+    client: s3rverClient(endpoint),
     async start() {
       // --openssl-legacy-provider: s3rver's continuation tokens use a cipher Node 20 dropped.
       child = spawn(
