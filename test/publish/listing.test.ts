@@ -186,12 +186,18 @@ describe('prefix listing budget', () => {
     return { list, calls };
   }
 
-  it('lists one page for a small publish into a large bucket, and proves nothing absent from it', async () => {
-    const bucket = bucketOf(50_000);
-    const listing = startPrefixListing({ list: bucket.list, log: silentLogger() }, '');
-    for (let index = 0; index < 3; index += 1) listing.found();
+  /** The listing of a publish whose walk found `files` files, once it has settled. */
+  async function listingAfterWalk(list: ListPageFn, files: number) {
+    const listing = startPrefixListing({ list, log: silentLogger() }, '');
+    for (let index = 0; index < files; index += 1) listing.found();
     listing.finish();
     await listing.whenSettled();
+    return listing;
+  }
+
+  it('lists one page for a small publish into a large bucket, and proves nothing absent from it', async () => {
+    const bucket = bucketOf(50_000);
+    const listing = await listingAfterWalk(bucket.list, 3);
     assert.equal(bucket.calls.length, 1);
     assert.equal(listing.sizeOf('k000007'), 7, 'a listed key is known');
     assert.equal(listing.sizeOf('k049999'), undefined, 'an unlisted key is unknown, not absent');
@@ -199,27 +205,18 @@ describe('prefix listing budget', () => {
 
   it('lists up to two keys per file found, and a complete listing proves absence', async () => {
     const large = bucketOf(50_000);
-    const listing = startPrefixListing({ list: large.list, log: silentLogger() }, '');
-    for (let index = 0; index < 1500; index += 1) listing.found();
-    listing.finish();
-    await listing.whenSettled();
+    const listing = await listingAfterWalk(large.list, 1500);
     assert.equal(large.calls.length, 3, '3,000 keys for 1,500 files');
 
     const small = bucketOf(1500);
-    const complete = startPrefixListing({ list: small.list, log: silentLogger() }, '');
-    for (let index = 0; index < 800; index += 1) complete.found();
-    complete.finish();
-    await complete.whenSettled();
+    const complete = await listingAfterWalk(small.list, 800);
     assert.equal(complete.sizeOf('k001499'), 1499);
     assert.equal(complete.sizeOf('nope'), null);
   });
 
   it('knows less, and fails nothing, when listing fails', async () => {
     const bucket = bucketOf(5000, 2);
-    const listing = startPrefixListing({ list: bucket.list, log: silentLogger() }, '');
-    for (let index = 0; index < 5000; index += 1) listing.found();
-    listing.finish();
-    await listing.whenSettled();
+    const listing = await listingAfterWalk(bucket.list, 5000);
     assert.equal(listing.settled, true);
     assert.equal(listing.sizeOf('k000001'), 1);
     assert.equal(listing.sizeOf('k004000'), undefined);
