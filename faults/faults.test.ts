@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../test/helpers/servers.js';
-import { createBucket, listKeys, rawConfig, request, startDaemonProcess } from '../test/helpers/daemon.js';
+import { createBucket, listKeys, rawConfig, request, startDaemonProcess, type DaemonProcess } from '../test/helpers/daemon.js';
 import { nixFixture, queueCounts, report, verify } from './helpers.js';
 
 const FILES = 2000;
@@ -47,6 +47,16 @@ describe('fault tests', () => {
     return (await listKeys(s3, bucket)).length;
   }
 
+  /** Runs `step`; when it fails, its error ends with the end of the daemon's output. */
+  async function explained<T>(daemon: DaemonProcess, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (error) {
+      if (error instanceof Error) error.message += `\ndaemon output ends:\n${daemon.output().slice(-4000)}`;
+      throw error;
+    }
+  }
+
   async function finish(name: string, redis: RedisServer, bucket: string, fixture: Awaited<ReturnType<typeof nixFixture>>, prefix: string) {
     await waitFor(
       async () => {
@@ -74,7 +84,7 @@ describe('fault tests', () => {
       assert.ok(present < FILES, `the kill overlapped the work (${present} of ${FILES} present)`);
       const second = await startDaemonProcess(raw);
       try {
-        await finish('kill -9', redis, bucket, fixture, prefix);
+        await explained(second, () => finish('kill -9', redis, bucket, fixture, prefix));
       } finally {
         await second.stop();
       }
@@ -96,7 +106,7 @@ describe('fault tests', () => {
         const refused = await request(daemon.url, 'POST', '/publish', [{ from: fixture.root, to: 'other/' }]);
         assert.equal(refused.status, 503, 'publishing during the outage answers 503');
         await redis.start();
-        await finish('redis restart', redis, bucket, fixture, prefix);
+        await explained(daemon, () => finish('redis restart', redis, bucket, fixture, prefix));
       } finally {
         await daemon.stop();
       }
@@ -117,10 +127,12 @@ describe('fault tests', () => {
         await s3.stop();
         const stoppedAt = Date.now();
         assert.ok(present < FILES, `the outage overlapped the work (${present} of ${FILES} present)`);
-        await waitFor(() => /storage unreachable/.test(daemon.output()), { what: 'the daemon to notice the outage' });
+        await explained(daemon, () =>
+          waitFor(() => /storage unreachable/.test(daemon.output()), { what: 'the daemon to notice the outage' }),
+        );
         await waitFor(() => Date.now() - stoppedAt >= 30_000, { timeoutMs: 40_000, intervalMs: 500, what: '30 s of outage' });
         await s3.start();
-        await finish('S3 down 30 s', redis, bucket, fixture, prefix);
+        await explained(daemon, () => finish('S3 down 30 s', redis, bucket, fixture, prefix));
       } finally {
         await daemon.stop();
       }

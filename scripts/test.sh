@@ -12,4 +12,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 bash scripts/ensure-system-deps.sh --with-browser
 rm -rf dist
 npx tsc -p tsconfig.json
-exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" "$suite" "$@"
+# A hung test fails after 10 minutes (each test file counts as one test too) instead of
+# holding the run until CI gives up on it without naming it.
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-600000}" "$suite" "$@"

@@ -2,6 +2,9 @@ import { createApp } from '../app.js';
 import { createLiveConfig, loadConfig, secretValues, type LiveConfig } from '../config/index.js';
 import { createLogger } from '../log/index.js';
 
+/** After shutdown, how long the process may take to exit by itself before it is ended. */
+const EXIT_GRACE_MS = 2000;
+
 /**
  * Loads and validates the config (exiting before touching Redis or S3 when it is bad),
  * starts the daemon, reloads the config when its file changes or on SIGHUP, and stops
@@ -32,6 +35,12 @@ export async function runDaemon(configFile: string | undefined): Promise<number>
 
   const app = createApp(config, { log, live });
   const stopped = new Promise<number>((resolve) => {
+    // Everything is closed: an upload abandoned at shutdown may still hold a socket open,
+    // which must not keep the process alive.
+    const exitSoon = (code: number) => {
+      setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
+      resolve(code);
+    };
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting now');
@@ -41,10 +50,10 @@ export async function runDaemon(configFile: string | undefined): Promise<number>
       log.info({ signal }, 'shutting down');
       live.close();
       app.close().then(
-        () => resolve(0),
+        () => exitSoon(0),
         (error: unknown) => {
           log.error({ err: error }, 'shutdown failed');
-          resolve(1);
+          exitSoon(1);
         },
       );
     };

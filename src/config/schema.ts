@@ -152,7 +152,7 @@ export const daemonSchema = z.object({
     .positive()
     .default(60)
     .describe(
-      '(new) On SIGTERM/SIGINT, how long running uploads may take to finish before they are abandoned (they are retried after restart).',
+      '(new) On SIGTERM/SIGINT, how long running uploads may take to finish; then they are cancelled and their jobs handed back to the queue without spending an attempt (another daemon, or this one after restart, runs them).',
     ),
   role: z
     .enum(['all', 'api', 'worker'])

@@ -46,6 +46,12 @@ export interface UploadWorker {
 /** How far back the queue's event stream is read at start. */
 const EVENTS_LOOKBACK_MS = 5000;
 
+/** After the shutdown timeout, how long cancelled uploads get to hand their jobs back. */
+const CANCEL_GRACE_MS = 5000;
+
+/** The reason running uploads are cancelled with when the shutdown timeout has passed. */
+const SHUTDOWN_CANCEL = 'daemon shutting down';
+
 const OUTCOME_CLASS: Record<FileSyncResult['outcome'], OutcomeClass> = {
   uploaded: 'uploaded',
   // A re-run finding its file in the bucket: an earlier attempt of this job uploaded it.
@@ -97,8 +103,13 @@ export function createUploadWorker(
     try {
       result = await upload(job, signal);
     } catch (error) {
-      // A job aborted by shutdown runs again after the restart: not a final outcome.
-      if (batches !== undefined && isFinalFailure(job, error) && signal?.aborted !== true) {
+      if (signal?.aborted === true && signal.reason === SHUTDOWN_CANCEL) {
+        // Cancelled at shutdown: handed back to the queue, due now, without spending an
+        // attempt (BullMQ would count a failure); another daemon or the restart runs it.
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
+      if (batches !== undefined && isFinalFailure(job, error)) {
         await batches.record(job.data, jobId, 'failed', (error as Error).message);
       }
       throw error;
@@ -219,9 +230,20 @@ export function createUploadWorker(
     },
     close() {
       closing ??= (async () => {
-        if (!(await settlesWithin(worker.close(), settings.shutdownTimeoutMs))) {
-          log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'uploads still running at shutdown; they will be retried after restart');
-          await worker.close(true);
+        // BullMQ's close waits for the running jobs, and a later `close(true)` only returns
+        // that same wait: past the timeout, running uploads are cancelled through their
+        // signals, and any that still do not end are left to their lock's expiry.
+        const closed = worker.close();
+        if (!(await settlesWithin(closed, settings.shutdownTimeoutMs))) {
+          log.warn(
+            { timeout_ms: settings.shutdownTimeoutMs },
+            'uploads still running at shutdown: cancelled, they run again after restart',
+          );
+          worker.cancelAllJobs(SHUTDOWN_CANCEL);
+          if (!(await settlesWithin(closed, CANCEL_GRACE_MS))) {
+            log.warn('uploads did not end when cancelled: their jobs run again once their lock expires');
+            await worker.disconnect();
+          }
         }
         await events?.close();
         // A cluster connection was handed in as an instance: BullMQ leaves it open.

@@ -145,8 +145,12 @@ export interface DaemonProcess {
   /** The config file the daemon was started with (rewrite it to test reloads). */
   configFile: string;
   output(): string;
-  /** Sends a signal and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /**
+   * Sends a signal and resolves with the exit code. A daemon still running `withinMs`
+   * later (default 90 s: past its 60 s shutdown timeout) is killed, and the stop fails with
+   * the end of its output.
+   */
+  stop(signal?: NodeJS.Signals, withinMs?: number): Promise<number | null>;
 }
 
 /** Runs `bin/sync4loong daemon --config FILE` as a child and waits for "daemon started". */
@@ -183,9 +187,19 @@ export async function startDaemonProcess(raw: RawConfig, env: Record<string, str
     url: `http://127.0.0.1:${port}`,
     configFile: file,
     output: () => output,
-    async stop(signal = 'SIGTERM') {
+    async stop(signal = 'SIGTERM', withinMs = 90_000) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exit;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), withinMs)));
+      try {
+        const code = await Promise.race([exit, late]);
+        if (code !== 'late') return code;
+      } finally {
+        clearTimeout(timer);
+      }
+      child.kill('SIGKILL');
+      await exit;
+      throw new Error(`daemon still running ${withinMs} ms after ${signal}, killed; its output ends:\n${output.slice(-4000)}`);
     },
   };
 }

@@ -164,6 +164,8 @@ export function s3rverClient(endpoint: string): S3Client {
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // Bounded: a request s3rver never answers fails the test instead of hanging it.
+    requestHandler: { connectionTimeout: 5000, requestTimeout: 60_000 },
   });
 }
 
