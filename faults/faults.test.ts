@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../test/helpers/servers.js';
 import { createBucket, listKeys, rawConfig, request, startDaemonProcess, type DaemonProcess } from '../test/helpers/daemon.js';
-import { nixFixture, queueCounts, report, verify } from './helpers.js';
+import { nixFixture, report, uploadQueue, verify } from './helpers.js';
 
 const FILES = 2000;
 
@@ -58,14 +58,19 @@ describe('fault tests', () => {
   }
 
   async function finish(name: string, redis: RedisServer, bucket: string, fixture: Awaited<ReturnType<typeof nixFixture>>, prefix: string) {
-    await waitFor(
-      async () => {
-        const counts = await queueCounts(redis.addr, prefix);
-        return counts.waiting === 0 && counts.active === 0 && counts.delayed === 0;
-      },
-      { timeoutMs: 120_000, intervalMs: 250, what: 'queue to drain' },
-    );
-    const counts = await queueCounts(redis.addr, prefix);
+    const queue = uploadQueue(redis.addr, prefix);
+    let counts: Record<string, number>;
+    try {
+      counts = (await waitFor(
+        async () => {
+          const now = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
+          return now.waiting === 0 && now.active === 0 && now.delayed === 0 ? now : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 250, what: 'queue to drain' },
+      ))!;
+    } finally {
+      await queue.close();
+    }
     const verdict = await verify(s3, bucket, fixture, 'store/');
     report(name, verdict);
     assert.equal(counts.failed, 0, 'no job ran out of attempts');

@@ -63,15 +63,10 @@ export function report(name: string, verdict: Verdict): void {
   );
 }
 
-/** Counts of the upload queue, read straight from Redis. */
-export async function queueCounts(redisAddr: string, prefix: string): Promise<Record<string, number>> {
+/** The upload queue, read straight from Redis (close it after use). */
+export function uploadQueue(redisAddr: string, prefix: string): Queue {
   const [host, port] = redisAddr.split(':');
-  const queue = new Queue('uploads', { connection: { host, port: Number(port) }, prefix });
-  try {
-    return await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
-  } finally {
-    await queue.close();
-  }
+  return new Queue('uploads', { connection: { host, port: Number(port) }, prefix });
 }
 
 export { randomBytes };

@@ -51,7 +51,8 @@ export function createOutageGate(
     try {
       await deps.ping(AbortSignal.timeout(5000));
       return true;
-    } catch {
+    } catch (error) {
+      deps.log.debug({ err: error }, 'storage probe failed');
       return false;
     }
   }

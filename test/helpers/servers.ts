@@ -44,22 +44,36 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
   }
 }
 
-/** Polls `condition` until it returns a truthy value (no fixed sleeps in tests). */
+class CheckStillRunning extends Error {}
+
+/**
+ * Polls `condition` until it returns a truthy value (no fixed sleeps in tests). Fails at the
+ * deadline even when a call of `condition` is still running then (a request never answered).
+ */
 export async function waitFor<T>(
   condition: () => Promise<T> | T,
   options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
 ): Promise<T> {
+  const what = options.what ?? 'condition';
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let last: unknown;
   for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      const left = Math.max(deadline - Date.now(), 0) + 1000;
+      timer = setTimeout(() => reject(new CheckStillRunning(`timed out waiting for ${what}: its check was still running`)), left);
+    });
     try {
-      const value = await condition();
+      const value = await Promise.race([Promise.resolve().then(condition), late]);
       if (value) return value;
     } catch (error) {
+      if (error instanceof CheckStillRunning) throw error;
       last = error;
+    } finally {
+      clearTimeout(timer);
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${options.what ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`);
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     }
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
   }
