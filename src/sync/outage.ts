@@ -33,9 +33,16 @@ export interface OutageGate {
    * upload), or rejects when `signal` aborts.
    */
   waitUntilReachable(signal: AbortSignal): Promise<void>;
-  /** Whether the storage answers right now. */
+  /**
+   * Whether the storage answers right now. Any answer counts, an error reply too (a 403 for
+   * a key without `s3:ListBucket`, a 500 from a broken bucket): only a storage that cannot
+   * be reached holds uploads back; the others fail and retry as usual, where they are seen.
+   */
   reachable(): Promise<boolean>;
 }
+
+/** While uploads wait, how often the outage is logged again (with the probe's last error). */
+const STILL_WAITING_LOG_MS = 60_000;
 
 /**
  * Rides out storage outages without spending retry attempts: an upload that fails because
@@ -47,21 +54,31 @@ export function createOutageGate(
 ): OutageGate {
   let recovery: Promise<void> | undefined;
 
-  async function reachable(): Promise<boolean> {
+  /** Undefined when the storage answered; else the error that says it could not be reached. */
+  async function probe(): Promise<unknown> {
     try {
       await deps.ping(AbortSignal.timeout(5000));
-      return true;
+      return undefined;
     } catch (error) {
-      deps.log.debug({ err: error }, 'storage probe failed');
-      return false;
+      if (!isUnreachableError(error)) return undefined;
+      deps.log.debug({ err: error, status: statusOf(error) }, 'storage probe failed');
+      return error;
     }
   }
 
   function probeUntilUp(): Promise<void> {
     recovery ??= (async () => {
       const since = Date.now();
+      let logged = since;
       deps.log.warn('storage unreachable: uploads wait for it');
-      while (!(await reachable())) {
+      for (let error = await probe(); error !== undefined; error = await probe()) {
+        if (Date.now() - logged >= STILL_WAITING_LOG_MS) {
+          logged = Date.now();
+          deps.log.warn(
+            { outage_ms: logged - since, err: error, status: statusOf(error) },
+            'storage still unreachable: uploads wait for it',
+          );
+        }
         await new Promise((resolve) => setTimeout(resolve, options.probeIntervalMs));
       }
       deps.log.warn({ outage_ms: Date.now() - since }, 'storage reachable again: uploads resume');
@@ -72,7 +89,7 @@ export function createOutageGate(
   }
 
   return {
-    reachable,
+    reachable: async () => (await probe()) === undefined,
     waitUntilReachable(signal) {
       return new Promise<void>((resolve, reject) => {
         if (signal.aborted) return reject(signal.reason);
@@ -91,4 +108,8 @@ export function createOutageGate(
       });
     },
   };
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }

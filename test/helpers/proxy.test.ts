@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { startProxy, type Proxy } from './proxy.js';
+import { waitFor } from './servers.js';
 
 describe('test proxy helper', () => {
   let target: Server;
@@ -65,5 +66,20 @@ describe('test proxy helper', () => {
     await assert.rejects(fetch(`${proxy.endpoint}/y`), /fetch failed/);
     proxy.mode = 'pass';
     assert.equal((await fetch(`${proxy.endpoint}/z`)).status, 201);
+  });
+
+  it('goes down, dropping requests in flight and refusing connections, and comes back on its port', async () => {
+    proxy.mode = 'hang';
+    const held = fetch(`${proxy.endpoint}/held`);
+    try {
+      await waitFor(() => proxy.inFlight === 1, { what: 'the request to be held' });
+      await proxy.down();
+      await assert.rejects(held, /fetch failed/);
+      await assert.rejects(fetch(`${proxy.endpoint}/down`), (error: Error) => (error.cause as { code?: string }).code === 'ECONNREFUSED');
+    } finally {
+      proxy.mode = 'pass';
+      await proxy.up();
+    }
+    assert.equal((await fetch(`${proxy.endpoint}/up`)).status, 201);
   });
 });

@@ -46,6 +46,13 @@ export interface Proxy {
   readonly maxInFlight: number;
   /** Forgets recorded requests and the in-flight maximum. */
   reset(): void;
+  /**
+   * Goes down like a stopped server: stops listening (new connections are refused) and
+   * drops every connection, requests in flight included.
+   */
+  down(): Promise<void>;
+  /** Listens again on the same port. */
+  up(): Promise<void>;
   /** Stops listening and drops every connection (hung requests included). */
   close(): Promise<void>;
 }
@@ -127,10 +134,22 @@ export async function startProxy(targetPort: number, options: { targetHost?: str
     } else send();
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
+  const listen = (on: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(on, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  /** Drops every connection and request held here. */
+  const drop = () => {
+    for (const response of hung) response.destroy();
+    for (const timer of delayed) clearTimeout(timer);
+    delayed.clear();
+    for (const socket of sockets) socket.destroy();
+  };
+  await listen(0);
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
 
@@ -154,12 +173,18 @@ export async function startProxy(targetPort: number, options: { targetHost?: str
       proxy.requests.length = 0;
       maxInFlight = inFlight;
     },
+    down() {
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        drop();
+      });
+    },
+    up: () => listen(port),
     close() {
       closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const response of hung) response.destroy();
-        for (const timer of delayed) clearTimeout(timer);
-        for (const socket of sockets) socket.destroy();
+        if (server.listening) server.close(() => resolve());
+        else resolve();
+        drop();
         agent.destroy();
       });
       return closing;
