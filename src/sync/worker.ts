@@ -124,7 +124,8 @@ export function createUploadWorker(
     const timeoutMs = settings.timeoutMs;
     const timer = setTimeout(() => controller.abort(new Error('timeout')), timeoutMs);
     const onCancel = () => controller.abort(signal?.reason);
-    signal?.addEventListener('abort', onCancel, { once: true });
+    if (signal?.aborted === true) onCancel();
+    else signal?.addEventListener('abort', onCancel, { once: true });
     const context: JobContext = {
       createdAt: job.timestamp,
       previousUploadId: job.data.multipart_upload_id,
