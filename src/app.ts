@@ -35,6 +35,7 @@ import {
   registerPublishRoutes,
   registerQueueUi,
   registerStatsRoute,
+  type RemovedJob,
 } from './http/index.js';
 import { createStatsReader } from './monitoring/index.js';
 import { createPostSync, postSyncOptions, type PostSync } from './hooks/index.js';
@@ -236,7 +237,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   registerStatsRoute(http, { stats: createStatsReader({ queues, throughput: metrics.throughput }, { timeoutMs: 2000 }), details });
   if (servesApi && config.asynqmon.enabled) {
     const readOnly = () => live.current().asynqmon.read_only_mode;
-    registerQueueUi(http, { queues }, { rootPath: config.asynqmon.root_path, readOnly });
+    // A job removed in the UI before it ran never reports to its batch: counted failed here.
+    const onRemoved = async (queue: Queue, jobs: RemovedJob[]) => {
+      if (queue === uploads)
+        await batchTracker.removed(jobs as Array<{ id: string; data: FileSyncJobData }>, 'removed from the queue in the web UI');
+    };
+    registerQueueUi(http, { queues, onRemoved, log }, { rootPath: config.asynqmon.root_path, readOnly });
   }
 
   let closing: Promise<void> | undefined;

@@ -32,7 +32,8 @@ end
 
 /**
  * Records the final outcome of one job. ARGV: job id, outcome class, item index, S3 key,
- * order (`none|after|last`), failure reason, now (ms), TTL (s).
+ * order (`none|after|last`), failure reason, now (ms), TTL (s), and `first` to record only
+ * a job that has no outcome yet (a job removed from the queue by hand).
  * A job recorded again with the same class changes nothing; with another class its
  * counts move from the old class to the new one. Returns the ids of jobs to wake (waiting
  * for this key, or for the batch to complete), or -1 when the batch is unknown.
@@ -42,6 +43,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local job, outcome, item, key, order, reason, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local member = item .. '\\t' .. key
 local previous = redis.call('HGET', KEYS[2], job)
+if previous and ARGV[9] == 'first' then return {} end
 if previous == outcome then
   if outcome == 'failed' then redis.call('HSET', KEYS[5], member, reason) end
   return {}

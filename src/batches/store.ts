@@ -19,6 +19,8 @@ export interface OutcomeEntry {
   outcome: OutcomeClass;
   /** Why the job failed for good (outcome `failed`). */
   reason?: string | undefined;
+  /** Record only when the job has no outcome yet (it was removed from the queue by hand). */
+  ifUnrecorded?: boolean;
 }
 
 export interface SealTotals {
@@ -107,6 +109,7 @@ export function createBatchStore(deps: { redis: Redis | Cluster }, options: Batc
         reason,
         Date.now(),
         options.ttlSeconds,
+        entry.ifUnrecorded === true ? 'first' : '',
       );
       return Array.isArray(wake) ? (wake as string[]) : [];
     },

@@ -17,6 +17,12 @@ export interface BatchTracker {
    * missing), until `close()`.
    */
   record(data: FileSyncJobData, jobId: string, outcome: OutcomeClass, reason?: string): Promise<void>;
+  /**
+   * Records jobs removed from the queue by hand before they ran (the web UI's clean, empty
+   * or obliterate) as failed, so their batches finish; a job that has an outcome already
+   * keeps it.
+   */
+  removed(jobs: ReadonlyArray<{ id: string; data: FileSyncJobData }>, reason: string): Promise<void>;
   /** Stops retrying records (at shutdown: unrecorded jobs run again after the restart). */
   close(): void;
 }
@@ -90,6 +96,18 @@ export function createBatchTracker(
     }
   }
 
+  async function record(
+    data: FileSyncJobData,
+    outcome: { jobId: string; outcome: OutcomeClass; reason?: string | undefined; ifUnrecorded?: boolean },
+  ): Promise<void> {
+    // Jobs from elsewhere (the UI, an older publisher) belong to no batch; damaged ones cannot be placed.
+    if (!isBatchId(data?.batch_id) || typeof data.s3_key !== 'string') return;
+    const itemIndex = Number.isInteger(data.item_index) && data.item_index! >= 0 ? data.item_index! : 0;
+    const entry = { ...outcome, itemIndex, key: data.s3_key, order: orderOf(data) };
+    const wake = await persistently(() => store.record(data.batch_id!, entry));
+    if (wake.length > 0) await Promise.all(wake.map(wakeWithRetry));
+  }
+
   return {
     async started(data) {
       if (data.batch_id === undefined || started.has(data.batch_id)) return;
@@ -127,13 +145,14 @@ export function createBatchTracker(
       }
     },
 
-    async record(data, jobId, outcome, reason) {
-      // Jobs from elsewhere (the UI, an older publisher) belong to no batch; damaged ones cannot be placed.
-      if (!isBatchId(data?.batch_id) || typeof data.s3_key !== 'string') return;
-      const itemIndex = Number.isInteger(data.item_index) && data.item_index! >= 0 ? data.item_index! : 0;
-      const entry = { jobId, itemIndex, key: data.s3_key, order: orderOf(data), outcome, reason };
-      const wake = await persistently(() => store.record(data.batch_id!, entry));
-      if (wake.length > 0) await Promise.all(wake.map(wakeWithRetry));
+    record: (data, jobId, outcome, reason) => record(data, { jobId, outcome, reason }),
+
+    async removed(jobs, reason) {
+      // A few hundred at a time: a whole emptied queue can be 100,000 jobs.
+      for (let start = 0; start < jobs.length; start += 200) {
+        const chunk = jobs.slice(start, start + 200);
+        await Promise.all(chunk.map((job) => record(job.data, { jobId: job.id, outcome: 'failed', reason, ifUnrecorded: true })));
+      }
     },
 
     close() {

@@ -66,6 +66,18 @@ describe('batch store', () => {
     assert.deepEqual([result.total_files, result.uploaded_files, result.skipped_files], [3, 2, 1]);
   });
 
+  it('records a job removed by hand only when it has no outcome yet', async () => {
+    const id = newBatchId();
+    await store.create(id, [{ from: '/a', to: 'a/' }]);
+    await store.record(id, entry('1', 'a/x', 'uploaded'));
+    await store.record(id, entry('1', 'a/x', 'failed', { reason: 'removed', ifUnrecorded: true }));
+    await store.record(id, entry('2', 'a/y', 'failed', { reason: 'removed', ifUnrecorded: true }));
+    await store.seal(id, { total: 2, after: 0, last: 0, skippedEntries: 0, items: [2], present: [0] });
+    const result = (await store.result(id))!;
+    assert.deepEqual([result.uploaded_files, result.failed_files], [1, ['a/y']], 'the uploaded job kept its outcome');
+    assert.deepEqual(result.failures, [{ s3_key: 'a/y', reason: 'removed' }]);
+  });
+
   it('finishes at sealing when every job already has its outcome', async () => {
     const id = newBatchId();
     await store.create(id, [{ from: '/a', to: 'a/' }]);
