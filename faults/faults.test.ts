@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../test/helpers/servers.js';
+import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../test/helpers/servers.js';
 import { createBucket, listKeys, rawConfig, request, startDaemonProcess, type DaemonProcess } from '../test/helpers/daemon.js';
 import { nixFixture, report, uploadQueue, verify } from './helpers.js';
 import { startProxy } from '../test/helpers/proxy.js';
@@ -30,7 +30,6 @@ describe('fault tests', () => {
       {
         daemon: { concurrency: 8, job_lock_seconds: 3, ...overrides.daemon },
         publish: { max_retry: 2, retry_backoff_seconds: 0.5, ...overrides.publish },
-        http: { addr: `127.0.0.1:${await freePort()}` },
       },
       bucket,
     );

@@ -53,7 +53,7 @@ export function redisConnectionOptions(redis: Config['redis']): RedisOptions {
   };
 }
 
-function clusterOptions(redis: Config['redis'], nodeOptions: RedisOptions): ClusterOptions {
+function clusterOptions(nodeOptions: RedisOptions): ClusterOptions {
   const { host: _host, port: _port, db: _db, retryStrategy: _retry, ...shared } = nodeOptions;
   return { redisOptions: shared, clusterRetryStrategy: (times) => Math.min(times * 100, 2000) };
 }
@@ -66,7 +66,7 @@ function clusterOptions(redis: Config['redis'], nodeOptions: RedisOptions): Clus
 export function workerConnection(redis: Config['redis']): RedisOptions | Cluster {
   const options: RedisOptions = { ...redisConnectionOptions(redis), maxRetriesPerRequest: null };
   if (redis.cluster_nodes.length === 0) return options;
-  return new Cluster(redis.cluster_nodes.map(splitHostPort), { ...clusterOptions(redis, options) });
+  return new Cluster(redis.cluster_nodes.map(splitHostPort), { ...clusterOptions(options) });
 }
 
 /**
@@ -85,7 +85,7 @@ export function createFailFastRedis(redis: Config['redis'], name: string, extra:
     ...extra,
   };
   if (redis.cluster_nodes.length === 0) return new Redis(options);
-  return new Cluster(redis.cluster_nodes.map(splitHostPort), { ...clusterOptions(redis, options), enableOfflineQueue: false });
+  return new Cluster(redis.cluster_nodes.map(splitHostPort), { ...clusterOptions(options), enableOfflineQueue: false });
 }
 
 /** Quits a connection politely, or drops it when Redis is gone. Idempotent. */

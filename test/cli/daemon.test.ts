@@ -88,7 +88,7 @@ describe('the daemon as a process', () => {
     const files: Record<string, Buffer> = {};
     for (let i = 0; i < 120; i += 1) files[`nar/${String(i).padStart(3, '0')}.nar.xz`] = Buffer.alloc(512 * 1024, i);
     await writeTree(src, files);
-    const raw = rawConfig(redis, s3, { daemon: { concurrency: 2 }, http: { addr: `127.0.0.1:${await freePort()}` } }, bucket);
+    const raw = rawConfig(redis, s3, { daemon: { concurrency: 2 } }, bucket);
 
     const first = await startDaemonProcess(raw);
     const reply = await request(first.url, 'POST', '/publish', [{ from: src, to: 'store/' }]);
@@ -99,7 +99,7 @@ describe('the daemon as a process', () => {
     assert.ok(afterStop < 120, `the stop overlapped the work (${afterStop} of 120 uploaded)`);
     assert.match(first.output(), /msg="daemon stopped"/);
 
-    raw.http = { addr: `127.0.0.1:${await freePort()}` };
+    raw.http = {}; // a port of its own
     const second = await startDaemonProcess(raw);
     try {
       await waitFor(async () => (await listKeys(s3, bucket)).length === 120, { timeoutMs: 60_000, what: 'all 120 objects' });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toToml, type Config } from '../../src/config/index.js';
-import { freePort, waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
+import { waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { createBucket, rawConfig, request, startDaemonProcess, tempDir, writeTree, type DaemonProcess } from '../helpers/daemon.js';
 
 const TOKEN = 'process-token-0123456789';
@@ -38,7 +38,7 @@ describe('config reload of the daemon process', () => {
     const bucket = await createBucket(s3);
     const src = await tempDir();
     // The helper starts the child at info (it waits for the start line).
-    const raw = rawConfig(redis, s3, { daemon: { log_level: 'info' }, http: { addr: `127.0.0.1:${await freePort()}` } }, bucket);
+    const raw = rawConfig(redis, s3, { daemon: { log_level: 'info' } }, bucket);
     const daemon = await startDaemonProcess(raw);
     const get = (path: string, headers: Record<string, string> = {}) => request(daemon.url, 'GET', path, undefined, headers);
     const publish = async (name: string, headers: Record<string, string> = {}) => {
@@ -95,12 +95,7 @@ describe('config reload of the daemon process', () => {
 
   it('reloads on SIGHUP, and only then with watch_config = false', async () => {
     const bucket = await createBucket(s3);
-    const raw = rawConfig(
-      redis,
-      s3,
-      { daemon: { log_level: 'info', watch_config: false }, http: { addr: `127.0.0.1:${await freePort()}` } },
-      bucket,
-    );
+    const raw = rawConfig(redis, s3, { daemon: { log_level: 'info', watch_config: false } }, bucket);
     const daemon = await startDaemonProcess(raw);
     try {
       await rewrite(daemon, raw, { http: { auth_tokens: [TOKEN] } });

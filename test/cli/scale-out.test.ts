@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
 import { createBucket, rawConfig, request, startDaemonProcess, tempDir, writeTree, type DaemonProcess } from '../helpers/daemon.js';
 import { startCountProxy, type CountProxy } from '../helpers/count-proxy.js';
 
@@ -56,7 +56,7 @@ describe('scale-out on one Redis', () => {
       bucket,
     );
     const as = async (role: string): Promise<DaemonProcess> =>
-      startDaemonProcess({ ...base, daemon: { ...base.daemon, role }, http: { addr: `127.0.0.1:${await freePort()}` } });
+      startDaemonProcess({ ...base, daemon: { ...base.daemon, role }, http: { ...base.http } });
     await writeTree(
       src,
       Object.fromEntries(Array.from({ length: FILES }, (_, i) => [`f${String(i).padStart(4, '0')}.narinfo`, `file ${i}\n`])),

@@ -14,7 +14,7 @@ import { createApp, type App } from '../../src/app.js';
 import { validateConfig, toToml, type Config } from '../../src/config/index.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log/index.js';
 import type { RedisServer, S3Server } from './servers.js';
-import { waitFor } from './servers.js';
+import { freePort, waitFor } from './servers.js';
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -24,6 +24,12 @@ export function uniqueName(label: string): string {
   return `${label}-${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * rawConfig's `http.addr`: in-process apps listen on a port of their own instead, and
+ * `startDaemonProcess` picks a free one.
+ */
+const UNPICKED_HTTP_ADDR = '127.0.0.1:8080';
+
 /** A raw config for the given servers, merged with overrides (section by section). */
 export function rawConfig(redis: RedisServer, s3: S3Server | undefined, overrides: RawConfig = {}, bucket?: string): RawConfig {
   const base: RawConfig = {
@@ -31,7 +37,7 @@ export function rawConfig(redis: RedisServer, s3: S3Server | undefined, override
     s3: s3 ? { endpoint: s3.endpoint, region: 'us-east-1', bucket: bucket ?? s3.bucket, access_key: 'S3RVER', secret_key: 'S3RVER' } : {},
     daemon: { log_level: process.env.TEST_LOG_LEVEL ?? 'error', concurrency: 8 },
     publish: { retry_backoff_seconds: 0.2 },
-    http: { addr: '127.0.0.1:8080' },
+    http: { addr: UNPICKED_HTTP_ADDR },
   };
   for (const [section, values] of Object.entries(overrides)) base[section] = { ...base[section], ...values };
   return base;
@@ -153,8 +159,25 @@ export interface DaemonProcess {
   stop(signal?: NodeJS.Signals, withinMs?: number): Promise<number | null>;
 }
 
-/** Runs `bin/sync4loong daemon --config FILE` as a child and waits for "daemon started". */
+/**
+ * Runs `bin/sync4loong daemon --config FILE` as a child and waits for "daemon started".
+ * Unless the test chose `http.addr`, a free port is picked and written into `raw.http.addr`
+ * (so a rewritten config keeps it); when another process takes that port before the daemon
+ * binds it, another is picked.
+ */
 export async function startDaemonProcess(raw: RawConfig, env: Record<string, string> = {}): Promise<DaemonProcess> {
+  const pick = [undefined, UNPICKED_HTTP_ADDR].includes(raw.http?.addr as string | undefined) && env.SYNC4LOONG_HTTP_ADDR === undefined;
+  for (let attempt = 1; ; attempt += 1) {
+    if (pick) raw.http = { ...raw.http, addr: `127.0.0.1:${await freePort()}` };
+    try {
+      return await launchDaemon(raw, env);
+    } catch (error) {
+      if (!pick || attempt === 3 || !/EADDRINUSE/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function launchDaemon(raw: RawConfig, env: Record<string, string>): Promise<DaemonProcess> {
   const dir = await tempDir('cfg');
   const file = join(dir, 'config.toml');
   // The helper reads the "daemon started" line, so the child logs at info at least.

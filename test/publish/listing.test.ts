@@ -207,6 +207,8 @@ describe('prefix listing budget', () => {
     const large = bucketOf(50_000);
     const listing = await listingAfterWalk(large.list, 1500);
     assert.equal(large.calls.length, 3, '3,000 keys for 1,500 files');
+    assert.equal(listing.sizeOf('k002999'), 2999);
+    assert.equal(listing.sizeOf('k003000'), undefined, 'past the budget: unknown, not absent');
 
     const small = bucketOf(1500);
     const complete = await listingAfterWalk(small.list, 800);

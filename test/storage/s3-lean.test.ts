@@ -259,7 +259,7 @@ describe('lean S3 requests', () => {
   });
 
   it('fails with IntegrityError when the stored ETag does not match the bytes sent', async () => {
-    respond = (request, response) => response.writeHead(200, { ETag: '"00000000000000000000000000000000"' }).end();
+    respond = (_request, response) => response.writeHead(200, { ETag: '"00000000000000000000000000000000"' }).end();
     const storage = storageFor(server.endpoint);
     const src = await tempDir();
     await writeFile(join(src, 'f'), 'data');
