@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../helpers/servers.js';
-import { createBucket, rawConfig, request, startDaemonProcess, tempDir, writeTree, type DaemonProcess } from '../helpers/daemon.js';
+import { createBucket, rawConfig, request, startDaemonProcesses, tempDir, writeTree, type DaemonProcess } from '../helpers/daemon.js';
 import { startCountProxy, type CountProxy } from '../helpers/count-proxy.js';
 
 const FILES = 1000;
@@ -55,13 +55,12 @@ describe('scale-out on one Redis', () => {
       },
       bucket,
     );
-    const as = async (role: string): Promise<DaemonProcess> =>
-      startDaemonProcess({ ...base, daemon: { ...base.daemon, role }, http: { ...base.http } });
+    const as = (role: string) => ({ ...base, daemon: { ...base.daemon, role }, http: { ...base.http } });
     await writeTree(
       src,
       Object.fromEntries(Array.from({ length: FILES }, (_, i) => [`f${String(i).padStart(4, '0')}.narinfo`, `file ${i}\n`])),
     );
-    const daemons = await Promise.all([as('api'), as('worker'), as('worker')]);
+    const daemons = await startDaemonProcesses([as('api'), as('worker'), as('worker')]);
     const [api, ...workers] = daemons as [DaemonProcess, DaemonProcess, DaemonProcess];
     const stats = async (daemon: DaemonProcess) => (await request(daemon.url, 'GET', '/stats')).body;
     try {

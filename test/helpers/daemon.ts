@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -159,6 +160,24 @@ export interface DaemonProcess {
   stop(signal?: NodeJS.Signals, withinMs?: number): Promise<number | null>;
 }
 
+/** Daemon processes started and not exited yet: killed when the test file's process exits. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Starts several daemon processes at once; when one fails to start, those that did are
+ * stopped before the error is thrown.
+ */
+export async function startDaemonProcesses(raws: RawConfig[]): Promise<DaemonProcess[]> {
+  const started = await Promise.allSettled(raws.map((raw) => startDaemonProcess(raw)));
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed === undefined) return started.map((result) => (result as PromiseFulfilledResult<DaemonProcess>).value);
+  await Promise.all(started.map((result) => (result.status === 'fulfilled' ? result.value.stop('SIGKILL') : undefined)));
+  throw (failed as PromiseRejectedResult).reason;
+}
+
 /**
  * Runs `bin/sync4loong daemon --config FILE` as a child and waits for "daemon started".
  * Unless the test chose `http.addr`, a free port is picked and written into `raw.http.addr`
@@ -187,6 +206,13 @@ async function launchDaemon(raw: RawConfig, env: Record<string, string>): Promis
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // A daemon a failed test never stopped must not keep the test file running (until the
+  // runner's timeout): it holds no reference on the event loop, and dies with the file.
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.unref();
+  (child.stdout as Socket).unref();
+  (child.stderr as Socket).unref();
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
