@@ -15,7 +15,7 @@ import { createApp, type App } from '../../src/app.js';
 import { validateConfig, toToml, type Config } from '../../src/config/index.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log/index.js';
 import type { RedisServer, S3Server } from './servers.js';
-import { freePort, waitFor } from './servers.js';
+import { exited, freePort, track, waitFor } from './servers.js';
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -160,12 +160,6 @@ export interface DaemonProcess {
   stop(signal?: NodeJS.Signals, withinMs?: number): Promise<number | null>;
 }
 
-/** Daemon processes started and not exited yet: killed when the test file's process exits. */
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 /**
  * Starts several daemon processes at once; when one fails to start, those that did are
  * stopped before the error is thrown.
@@ -206,17 +200,13 @@ async function launchDaemon(raw: RawConfig, env: Record<string, string>): Promis
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  // A daemon a failed test never stopped must not keep the test file running (until the
-  // runner's timeout): it holds no reference on the event loop, and dies with the file.
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  child.unref();
+  track(child);
   (child.stdout as Socket).unref();
   (child.stderr as Socket).unref();
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exit = () => exited(child);
   let addr: string | undefined;
   try {
     addr = await waitFor(
@@ -241,13 +231,13 @@ async function launchDaemon(raw: RawConfig, env: Record<string, string>): Promis
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), withinMs)));
       try {
-        const code = await Promise.race([exit, late]);
+        const code = await Promise.race([exit(), late]);
         if (code !== 'late') return code;
       } finally {
         clearTimeout(timer);
       }
       child.kill('SIGKILL');
-      await exit;
+      await exit();
       throw new Error(`daemon still running ${withinMs} ms after ${signal}, killed; its output ends:\n${output.slice(-4000)}`);
     },
   };

@@ -79,9 +79,36 @@ export async function waitFor<T>(
   }
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
+/** Servers started and not exited yet: killed when the test file's process exits. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * A child a failed test never stopped must not keep the test file running until the
+ * runner's timeout: it holds no reference on the event loop, and is killed with the file.
+ */
+export function track(child: ChildProcess): ChildProcess {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.unref();
+  return child;
+}
+
+/**
+ * Resolves with the exit code once the child has exited. Tracked children hold no reference
+ * on the event loop, so a timer does while this waits.
+ */
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    const keepAlive = setInterval(() => undefined, 1000);
+    child.once('exit', (code) => {
+      clearInterval(keepAlive);
+      resolve(code);
+    });
+  });
 }
 
 export interface RedisServer {
@@ -117,24 +144,26 @@ export async function startRedis(options: RedisStartOptions = {}): Promise<Redis
         ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key]
         : ['--port', String(port)];
       const tls = options.tls ? ['--tls-ca-cert-file', options.tls.ca, '--tls-auth-clients', 'no'] : [];
-      child = spawn(
-        'redis-server',
-        [
-          ...listen,
-          ...tls,
-          '--bind',
-          '127.0.0.1',
-          '--dir',
-          dir,
-          '--save',
-          '',
-          '--appendonly',
-          options.appendonly ? 'yes' : 'no',
-          '--daemonize',
-          'no',
-          ...(options.args ?? []),
-        ],
-        { stdio: 'ignore' },
+      child = track(
+        spawn(
+          'redis-server',
+          [
+            ...listen,
+            ...tls,
+            '--bind',
+            '127.0.0.1',
+            '--dir',
+            dir,
+            '--save',
+            '',
+            '--appendonly',
+            options.appendonly ? 'yes' : 'no',
+            '--daemonize',
+            'no',
+            ...(options.args ?? []),
+          ],
+          { stdio: 'ignore' },
+        ),
       );
       await waitForPort(port);
     },
@@ -198,23 +227,25 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Serv
     client: s3rverClient(endpoint),
     async start() {
       // --openssl-legacy-provider: s3rver's continuation tokens use a cipher Node 20 dropped.
-      child = spawn(
-        process.execPath,
-        [
-          '--openssl-legacy-provider',
-          bin,
-          '--directory',
-          dir,
-          '--port',
-          String(port),
-          '--address',
-          '127.0.0.1',
-          '--silent',
-          '--no-vhost-buckets',
-          '--configure-bucket',
-          bucket,
-        ],
-        { stdio: 'ignore' },
+      child = track(
+        spawn(
+          process.execPath,
+          [
+            '--openssl-legacy-provider',
+            bin,
+            '--directory',
+            dir,
+            '--port',
+            String(port),
+            '--address',
+            '127.0.0.1',
+            '--silent',
+            '--no-vhost-buckets',
+            '--configure-bucket',
+            bucket,
+          ],
+          { stdio: 'ignore' },
+        ),
       );
       await waitForPort(port);
     },
