@@ -57,7 +57,19 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(targetPort: number, options: { targetHost?: string; delay?: Proxy['delay'] } = {}): Promise<Proxy> {
+export interface ProxyOptions {
+  targetHost?: string;
+  delay?: Proxy['delay'];
+  /**
+   * Forward a request only once its whole body has arrived, as S3 commits only complete
+   * PUTs. s3rver writes a PUT's body into the object's file as it arrives, so a PUT the
+   * client aborts leaves part of it there, and a late part of it can land in the middle of
+   * the next PUT of the same key.
+   */
+  atomic?: boolean;
+}
+
+export async function startProxy(targetPort: number, options: ProxyOptions = {}): Promise<Proxy> {
   const targetHost = options.targetHost ?? '127.0.0.1';
   const agent = new Agent({ keepAlive: true });
   const sockets = new Set<Socket>();
@@ -103,7 +115,7 @@ export async function startProxy(targetPort: number, options: { targetHost?: str
       return;
     }
     const wait = typeof proxy.delay === 'function' ? proxy.delay(record) : proxy.delay;
-    const send = () => {
+    const open = () => {
       const upstream = forward(
         { host: targetHost, port: targetPort, method: incoming.method, path: incoming.url, headers: incoming.headers, agent },
         (reply) => {
@@ -123,7 +135,18 @@ export async function startProxy(targetPort: number, options: { targetHost?: str
       outgoing.once('close', () => {
         if (!outgoing.writableFinished) upstream.destroy();
       });
-      incoming.pipe(upstream);
+      return upstream;
+    };
+    const send = () => {
+      if (!options.atomic) {
+        incoming.pipe(open());
+        return;
+      }
+      // Only a whole body goes on; one the client gave up on is dropped here.
+      const chunks: Buffer[] = [];
+      incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+      incoming.on('error', () => outgoing.destroy());
+      incoming.on('end', () => open().end(Buffer.concat(chunks)));
     };
     if (wait > 0) {
       const timer = setTimeout(() => {
