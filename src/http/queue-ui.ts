@@ -136,7 +136,7 @@ export function registerQueueUi(app: FastifyInstance, deps: QueueUiDeps, options
         const refusal = errors.readOnlyMode();
         return reply.code(refusal.statusCode).send({ error: refusal.message });
       });
-      if (deps.onRemoved !== undefined) watchRemovals(scope, deps as Required<Pick<QueueUiDeps, 'queues' | 'onRemoved'>> & QueueUiDeps);
+      if (deps.onRemoved !== undefined) watchRemovals(scope, deps.queues, deps.onRemoved, deps.log);
       await scope.register(serverAdapter.registerPlugin());
     },
     { prefix },
@@ -148,18 +148,23 @@ export function registerQueueUi(app: FastifyInstance, deps: QueueUiDeps, options
  * those it did take once it answered success. bull-board tells nothing of what it removed,
  * and BullMQ's `removed` event carries no job data: the jobs are read here beforehand.
  */
-function watchRemovals(scope: FastifyInstance, deps: Required<Pick<QueueUiDeps, 'queues' | 'onRemoved'>> & QueueUiDeps): void {
+function watchRemovals(
+  scope: FastifyInstance,
+  queues: readonly Queue[],
+  onRemoved: NonNullable<QueueUiDeps['onRemoved']>,
+  log: Logger | undefined,
+): void {
   const noted = new WeakMap<FastifyRequest, { queue: Queue; jobs: RemovedJob[] }>();
   scope.addHook('preHandler', async (request) => {
     if (READ_METHODS.has(request.method)) return;
     const params = (request.params ?? {}) as Record<string, string | undefined>;
     const scopeOf = removalScope(request.routeOptions.url ?? '', params);
-    const queue = deps.queues.find((candidate) => candidate.name === params.queueName);
+    const queue = queues.find((candidate) => candidate.name === params.queueName);
     if (scopeOf === undefined || queue === undefined) return;
     try {
       noted.set(request, { queue, jobs: await jobsIn(queue, scopeOf) });
     } catch (error) {
-      deps.log?.warn({ err: error, queue: queue.name }, 'could not note the jobs a queue UI action removes: their batches keep waiting');
+      log?.warn({ err: error, queue: queue.name }, 'could not note the jobs a queue UI action removes: their batches keep waiting');
     }
   });
   scope.addHook('onSend', async (request, reply, payload) => {
@@ -168,11 +173,11 @@ function watchRemovals(scope: FastifyInstance, deps: Required<Pick<QueueUiDeps, 
     try {
       const removed = await gone(before.queue, before.jobs);
       if (removed.length > 0) {
-        await deps.onRemoved(before.queue, removed);
-        deps.log?.info({ queue: before.queue.name, jobs: removed.length }, 'jobs removed in the queue UI');
+        await onRemoved(before.queue, removed);
+        log?.info({ queue: before.queue.name, jobs: removed.length }, 'jobs removed in the queue UI');
       }
     } catch (error) {
-      deps.log?.warn(
+      log?.warn(
         { err: error, queue: before.queue.name },
         'could not report the jobs a queue UI action removed: their batches keep waiting',
       );
