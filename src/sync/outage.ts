@@ -50,17 +50,19 @@ const STILL_WAITING_LOG_MS = 60_000;
  */
 export function createOutageGate(
   deps: { ping: (signal: AbortSignal) => Promise<void>; log: Logger },
-  options: { probeIntervalMs: number },
+  options: { probeIntervalMs: number; probeTimeoutMs?: number },
 ): OutageGate {
   let recovery: Promise<void> | undefined;
 
   /** Undefined when the storage answered; else the error that says it could not be reached. */
   async function probe(): Promise<unknown> {
+    const signal = AbortSignal.timeout(options.probeTimeoutMs ?? 5000);
     try {
-      await deps.ping(AbortSignal.timeout(5000));
+      await deps.ping(signal);
       return undefined;
     } catch (error) {
-      if (!isUnreachableError(error)) return undefined;
+      // No answer in time counts as unreachable, whatever shape the cancelled call's error has.
+      if (!signal.aborted && !isUnreachableError(error)) return undefined;
       deps.log.debug({ err: error, status: statusOf(error) }, 'storage probe failed');
       return error;
     }
