@@ -204,12 +204,11 @@ export async function startProxy(targetPort: number, options: ProxyOptions = {})
     },
     up: () => listen(port),
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        if (server.listening) server.close(() => resolve());
-        else resolve();
-        drop();
+      closing ??= (async () => {
+        if (server.listening) await proxy.down();
+        else drop(); // down already: drop whatever is left
         agent.destroy();
-      });
+      })();
       return closing;
     },
   };
