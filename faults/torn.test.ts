@@ -5,12 +5,12 @@
  * be accepted; the object in the end is the new version, byte for byte. The proxy forwards
  * only complete PUTs, as S3 commits only those (s3rver would keep part of an aborted one).
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../test/helpers/servers.js';
+import { useServers, waitFor, type RedisServer, type S3Server } from '../test/helpers/servers.js';
 import { startProxy, type Proxy } from '../test/helpers/proxy.js';
 import { createBucket, getObject, rawConfig, startApp, tempDir, writeTree } from '../test/helpers/daemon.js';
 
@@ -21,14 +21,10 @@ describe('fault (d): a file rewritten during its upload', () => {
   let redis: RedisServer;
   let s3: S3Server;
   let proxy: Proxy;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-    proxy = await startProxy(s3.port, { atomic: true });
-  });
-  after(async () => {
-    await proxy.close();
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
+  useServers<Proxy>(
+    (servers) => ({ redis, s3, proxy } = servers),
+    (s3Port) => startProxy(s3Port, { atomic: true }),
+  );
 
   it('never stores a torn object, and deletes the local file only once the new version is exact', async () => {
     const bucket = await createBucket(s3);

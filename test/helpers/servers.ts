@@ -266,18 +266,34 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Serv
   return server;
 }
 
+export interface Servers {
+  redis: RedisServer;
+  s3: S3Server;
+}
+
 /**
  * A redis-server and an s3rver for the enclosing `describe`: started together before its
- * tests (handed to `started`), removed after them.
+ * tests (handed to `started`), removed after them. With `proxy`, a proxy in front of the
+ * s3rver too (`startProxy`, `startFaultProxy`...), closed first.
  */
-export function useServers(started: (servers: { redis: RedisServer; s3: S3Server }) => void): void {
-  let servers: { redis: RedisServer; s3: S3Server } | undefined;
+export function useServers(started: (servers: Servers) => void): void;
+export function useServers<P extends { close(): Promise<void> }>(
+  started: (servers: Servers & { proxy: P }) => void,
+  proxy: (s3Port: number) => Promise<P>,
+): void;
+export function useServers<P extends { close(): Promise<void> }>(
+  started: (servers: Servers & { proxy: P }) => void,
+  proxy?: (s3Port: number) => Promise<P>,
+): void {
+  let servers: (Servers & { proxy?: P }) | undefined;
   before(async () => {
     const [redis, s3] = await Promise.all([startRedis(), startS3()]);
-    servers = { redis, s3 };
-    started(servers);
+    servers = { redis, s3, proxy: await proxy?.(s3.port) };
+    // Without `proxy`, the first signature hands over no proxy: `started` reads none.
+    started(servers as Servers & { proxy: P });
   });
   after(async () => {
+    await servers?.proxy?.close();
     await Promise.all([servers?.redis.destroy(), servers?.s3.destroy()]);
   });
 }

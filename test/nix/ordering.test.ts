@@ -1,7 +1,7 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
-import { startRedis, startS3, type RedisServer, type S3Server } from '../helpers/servers.js';
+import { useServers, type RedisServer, type S3Server } from '../helpers/servers.js';
 import { createBucket, listKeys, rawConfig, startApp, tempDir, writeTree } from '../helpers/daemon.js';
 import { startFaultProxy, type FaultProxy, type LoggedRequest } from '../helpers/fault-proxy.js';
 import { waitForBatch } from '../helpers/batches.js';
@@ -41,14 +41,7 @@ describe('Nix-aware ordering', () => {
   let redis: RedisServer;
   let s3: S3Server;
   let proxy: FaultProxy;
-  before(async () => {
-    [redis, s3] = await Promise.all([startRedis(), startS3()]);
-    proxy = await startFaultProxy(s3.port);
-  });
-  after(async () => {
-    await proxy.close();
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
+  useServers((servers) => ({ redis, s3, proxy } = servers), startFaultProxy);
 
   async function publishCache(
     prefix: string,

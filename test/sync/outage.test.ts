@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
@@ -9,13 +9,7 @@ describe('storage outage gate', () => {
   let redis: RedisServer;
   let s3: S3Server;
   let proxy: FaultProxy;
-  useServers((servers) => ({ redis, s3 } = servers));
-  before(async () => {
-    proxy = await startFaultProxy(s3.port);
-  });
-  after(async () => {
-    await proxy.close();
-  });
+  useServers((servers) => ({ redis, s3, proxy } = servers), startFaultProxy);
 
   it('holds no upload back when the storage answers its probe with an error (a key without s3:ListBucket)', async () => {
     const bucket = await createBucket(s3);

@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
@@ -11,13 +11,7 @@ describe('shutdown with uploads still running', () => {
   let redis: RedisServer;
   let s3: S3Server;
   let proxy: Proxy;
-  useServers((servers) => ({ redis, s3 } = servers));
-  before(async () => {
-    proxy = await startProxy(s3.port);
-  });
-  after(async () => {
-    await proxy.close();
-  });
+  useServers((servers) => ({ redis, s3, proxy } = servers), startProxy);
 
   it('cancels them at daemon.shutdown_timeout_seconds and hands their jobs back without spending an attempt', async () => {
     const bucket = await createBucket(s3);
