@@ -24,7 +24,7 @@ for _ in $(seq 1 100); do
 done
 
 cat >"$STATE/config.toml" <<TOML
-# Written by scripts/quickstart.sh; see the README's configuration reference.
+# Written by scripts/quickstart.sh; see docs/configuration.md.
 [redis]
 addr = "127.0.0.1:$REDIS_PORT"
 

@@ -35,7 +35,7 @@ in
     settings = lib.mkOption {
       type = format.type;
       default = { };
-      description = "Contents of config.toml; see the README's configuration reference. Keep secrets in *_file keys.";
+      description = "Contents of config.toml; see docs/configuration.md. Keep secrets in *_file keys.";
     };
     outboxDirs = lib.mkOption {
       type = lib.types.listOf lib.types.path;

@@ -28,11 +28,11 @@ function typeName(inner: z.ZodType): string {
   return 'string';
 }
 
-/** The README's configuration reference, generated from the schema (`npm run docs:config`). */
+/** The configuration reference (`docs/configuration.md`), generated from the schema (`npm run docs:config`). */
 export function configReference(): string {
   const lines: string[] = [];
   for (const [name, section] of Object.entries(sections)) {
-    lines.push(`### [${name}]`, '', '| key | type | default | env | description |', '|---|---|---|---|---|');
+    lines.push(`## [${name}]`, '', '| key | type | default | env | description |', '|---|---|---|---|---|');
     for (const [key, type] of Object.entries(section.shape)) {
       const { inner, fallback } = unwrap(type as z.ZodType);
       const description = ((type as z.ZodType).description ?? '').replace(/\|/g, '\\|');

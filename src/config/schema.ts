@@ -2,7 +2,7 @@
  * The one schema of sync4loong's configuration: every key, its type, default, range and
  * documentation. The seed's sections and keys (`[redis] [s3] [daemon] [publish] [http]
  * [cache] [asynqmon]`) load unchanged with the same defaults and ranges; keys added by
- * sync4loong are marked "(new)" in their description. The README's configuration table
+ * sync4loong are marked "(new)" in their description. The configuration reference (`docs/configuration.md`)
  * is checked against this file by `test/config/readme.test.ts`.
  */
 import { z } from 'zod';
@@ -379,7 +379,7 @@ function isHttpUrl(value: string): boolean {
 
 export type Config = z.infer<typeof configSchema>;
 
-/** The sections of the config, in the order the README documents them. */
+/** The sections of the config, in the order docs/configuration.md documents them. */
 export const sections = {
   redis: redisSchema,
   s3: s3Schema,
