@@ -49,248 +49,305 @@ export function createPublisher(deps: PublisherDeps, settings: Setting<Publisher
   };
 }
 
+/** One publish as it runs: what it needs, its reply so far and the counts it seals with. */
+interface PublishRun {
+  deps: Required<PublisherDeps>;
+  options: PublisherOptions;
+  chunkSize: number;
+  enqueueTimeoutMs: number;
+  orderNix: boolean;
+  summary: PublishSummary;
+  /** Counts of what is really in the queue, so a publish cut short still seals exactly. */
+  totals: SealTotals;
+}
+
+/** The stages of a publish: resolve the items, open the batch, walk and enqueue each item in chunks, seal. */
 async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body: unknown): Promise<PublishSummary> {
-  const chunkSize = options.chunkSize ?? 1000;
-  const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 15_000;
-  const orderNix = options.orderNix ?? true;
-  const { sink, batches, log, bucket = {} } = deps;
-
-  async function resolveItem(item: SyncItem, index: number): Promise<ResolvedItem> {
-    let root: string;
-    try {
-      root = await realpath(item.from);
-    } catch {
-      throw errors.sourceNotFound(item.from, index);
-    }
-    if (!options.roots.allows(root)) throw errors.sourceNotAllowed(item.from, index);
-    const info = await stat(root);
-    if (info.isDirectory()) {
-      if (!(await hasAnyFile(root))) throw errors.directoryEmpty(item.from);
-      return { ...item, root, isDirectory: true, size: 0 };
-    }
-    if (!info.isFile()) throw errors.invalidItem(`'from' is neither a file nor a directory for item ${index}: ${item.from}`);
-    return { ...item, root, isDirectory: false, size: info.size };
+  const items = parseSyncItems(body, options.maxItems);
+  const resolved = await resolveItems(items, options);
+  if (!deps.sink.isReady()) throw errors.queueUnavailable();
+  const run = await openBatch({ ...deps, bucket: deps.bucket ?? {} }, options, resolved);
+  try {
+    for (const [index, item] of resolved.entries()) await publishItem(run, item, index);
+    await sealBatch(run);
+  } catch (error) {
+    throw await sealInterrupted(run, error);
   }
+  const { summary } = run;
+  deps.log.info(
+    { items: resolved.length, total_files: summary.total_files, present_files: summary.present_files, batch_id: summary.batch_id },
+    'publish enqueued',
+  );
+  return summary;
+}
 
-  async function flush(chunk: QueuedJob[], totals: SealTotals): Promise<void> {
-    if (chunk.length === 0) return;
-    try {
-      await withTimeout(sink.addBulk(chunk), enqueueTimeoutMs);
-    } catch (error) {
-      log.error({ err: error }, 'enqueue failed');
-      throw errors.queueUnavailable();
-    }
-    for (const { data } of chunk) {
-      totals.total += 1;
-      totals.items[data.item_index!] = (totals.items[data.item_index!] ?? 0) + 1;
-      if (data.wait_for_key !== undefined) totals.after += 1;
-      if (data.wait_for_batch === true) totals.last += 1;
-    }
+// --- Stage 1: resolve the items -------------------------------------------------------
+
+/** Every item resolved before anything is enqueued: one bad item refuses the whole publish. */
+async function resolveItems(items: SyncItem[], options: PublisherOptions): Promise<ResolvedItem[]> {
+  const resolved: ResolvedItem[] = [];
+  for (const [index, item] of items.entries()) resolved.push(await resolveItem(item, index, options));
+  return resolved;
+}
+
+async function resolveItem(item: SyncItem, index: number, options: PublisherOptions): Promise<ResolvedItem> {
+  let root: string;
+  try {
+    root = await realpath(item.from);
+  } catch {
+    throw errors.sourceNotFound(item.from, index);
   }
-
-  /** Whether a listing showing the same size is enough to leave the file out (the worker would skip it without more checks). */
-  function skipsOnListedSize(data: FileSyncJobData): boolean {
-    if (data.overwrite || data.delete_after_sync || options.compare === 'checksum') return false;
-    return !(options.validateNarinfo === true && isNarinfo(data.s3_key));
+  if (!options.roots.allows(root)) throw errors.sourceNotAllowed(item.from, index);
+  const info = await stat(root);
+  if (info.isDirectory()) {
+    if (!(await hasAnyFile(root))) throw errors.directoryEmpty(item.from);
+    return { ...item, root, isDirectory: true, size: 0 };
   }
+  if (!info.isFile()) throw errors.invalidItem(`'from' is neither a file nor a directory for item ${index}: ${item.from}`);
+  return { ...item, root, isDirectory: false, size: info.size };
+}
 
-  /**
-   * Sorts out a run of one item's files with what its listing knows: files the bucket
-   * holds with the same size are left out (recorded first, so narinfos waiting on them go
-   * ahead), the others carry the listed size for their worker. Files ordered after others
-   * (narinfos, `nix-cache-info`) are put in `later`, to be enqueued after what they wait
-   * for: a worker meeting a narinfo before its NAR only parks it again. The rest is enqueued.
-   */
-  async function enqueue(
-    item: ResolvedItem,
-    jobs: FileSyncJobData[],
-    listing: PrefixListing | undefined,
-    later: QueuedJob[],
-    totals: SealTotals,
-    batchId: string,
-  ): Promise<void> {
-    const present: FileSyncJobData[] = [];
-    const kept: FileSyncJobData[] = [];
-    for (const data of jobs) {
-      const listed = listing?.sizeOf(data.s3_key);
-      if (listed !== undefined) {
-        if (listed === data.size && skipsOnListedSize(data)) {
-          present.push(data);
-          continue;
-        }
-        data.listed_size = listed;
+// --- Stage 2: open the batch ----------------------------------------------------------
+
+async function openBatch(deps: Required<PublisherDeps>, options: PublisherOptions, resolved: ResolvedItem[]): Promise<PublishRun> {
+  const summary: PublishSummary = {
+    batch_id: newBatchId(),
+    total_files: 0,
+    present_files: 0,
+    items: [],
+    skipped_count: 0,
+    skipped: [],
+  };
+  try {
+    await deps.batches.create(summary.batch_id, resolved);
+  } catch (error) {
+    deps.log.error({ err: error }, 'batch creation failed');
+    throw errors.queueUnavailable();
+  }
+  return {
+    deps,
+    options,
+    chunkSize: options.chunkSize ?? 1000,
+    enqueueTimeoutMs: options.enqueueTimeoutMs ?? 15_000,
+    orderNix: options.orderNix ?? true,
+    summary,
+    totals: { total: 0, after: 0, last: 0, skippedEntries: 0, items: resolved.map(() => 0), present: resolved.map(() => 0) },
+  };
+}
+
+// --- Stage 3: walk and plan each item --------------------------------------------------
+
+/** Walks one item, holding its jobs while its listing runs, and enqueues them in chunks. */
+async function publishItem(run: PublishRun, item: ResolvedItem, index: number): Promise<void> {
+  const { chunkSize, summary } = run;
+  const published: PublishedItem = { from: item.from, to: item.to, total_files: 0 };
+  summary.items.push(published);
+  const listing = listingOf(run, item);
+  const later: QueuedJob[] = [];
+  try {
+    let held: FileSyncJobData[] = [];
+    for await (const data of jobsOf(run, item, index)) {
+      held.push(data);
+      published.total_files += 1;
+      listing?.found();
+      // While the listing runs, the walk goes on (up to a bound) instead of enqueuing blind.
+      if (held.length >= chunkSize && (listing === undefined || listing.settled || held.length >= MAX_HELD_JOBS)) {
+        await enqueue(run, item, held, listing, later);
+        held = [];
+        if (later.length >= MAX_HELD_JOBS) await flushAll(run, later.splice(0));
       }
-      kept.push(data);
     }
-    // Narinfos are read only now, so one the bucket already holds is never opened; a few
-    // at a time, which overlap when the disk is slow (quick-fs.ts reads them in line while
-    // it is fast).
-    if (orderNix) {
-      for (let start = 0; start < kept.length; start += ORDER_READS_IN_FLIGHT) {
-        const slice = kept.slice(start, start + ORDER_READS_IN_FLIGHT);
-        const orders = await Promise.all(
-          slice.map((data) =>
-            item.isDirectory ? nixOrderOfFolderFile(data.file_path, item, options.roots) : nixOrderOfSingleFile(item.root),
-          ),
-        );
-        slice.forEach((data, index) => Object.assign(data, orders[index]));
-      }
+    listing?.finish();
+    // A bucket slow to list never holds a publish up for long: past the bound, the
+    // files go with what the listing knew (their workers ask for the rest).
+    if (listing !== undefined && !(await settlesWithin(listing.whenSettled(), run.options.listingWaitMs ?? 10_000))) {
+      run.deps.log.warn({ prefix: folderPrefix(item.to) }, 'bucket listing too slow: enqueuing without it');
+      listing.cancel();
     }
-    const queued: QueuedJob[] = [];
-    for (const data of kept) {
-      const job = { name: FILE_SYNC_SINGLE, data, opts: options.jobOptions };
-      if (data.wait_for_key !== undefined || data.wait_for_batch === true) later.push(job);
-      else queued.push(job);
-    }
-    if (present.length > 0) {
-      try {
-        await withTimeout(
-          batches.recordPresent(
-            batchId,
-            present.map((data) => data.s3_key),
-          ),
-          enqueueTimeoutMs,
-        );
-      } catch (error) {
-        log.error({ err: error }, 'recording files already in the bucket failed');
-        throw errors.queueUnavailable();
-      }
-      for (const data of present) totals.present[data.item_index!] = (totals.present[data.item_index!] ?? 0) + 1;
-      await bucket.notePresent?.(present.map((data) => ({ key: data.s3_key, size: data.size })));
-    }
-    await flushAll(queued, totals);
+    await enqueue(run, item, held, listing, later);
+    await flushAll(run, later.splice(0));
+  } finally {
+    listing?.cancel();
   }
+}
 
-  async function flushAll(jobs: QueuedJob[], totals: SealTotals): Promise<void> {
-    // `nix-cache-info` after the narinfos.
-    jobs.sort((a, b) => Number(a.data.wait_for_batch === true) - Number(b.data.wait_for_batch === true));
-    for (let start = 0; start < jobs.length; start += chunkSize) await flush(jobs.slice(start, start + chunkSize), totals);
+/** A listing of the item's destination, when it can spare the workers work. */
+function listingOf(run: PublishRun, item: ResolvedItem): PrefixListing | undefined {
+  const { bucket, log } = run.deps;
+  // One file costs one HEAD at most; `overwrite` uploads without asking anyway.
+  if (!(run.options.listRemote ?? false) || bucket.list === undefined || !item.isDirectory || item.overwrite) return undefined;
+  return startPrefixListing({ list: bucket.list, log }, folderPrefix(item.to));
+}
+
+/** The item's files as jobs; entries passed over are counted, listed and logged. */
+async function* jobsOf(run: PublishRun, item: ResolvedItem, index: number): AsyncGenerator<FileSyncJobData> {
+  const { summary, options } = run;
+  const common = {
+    delete_after_sync: item.delete_after_sync,
+    overwrite: item.overwrite,
+    root: item.root,
+    batch_id: summary.batch_id,
+    item_index: index,
+  };
+  const skipped = (path: string, reason: string) => noteSkipped(run, path, reason);
+  if (!item.isDirectory) {
+    yield { file_path: item.root, s3_key: keyForSingleFile(item.to, item.root), size: item.size, ...common };
+    return;
   }
-
-  /** A listing of the item's destination, when it can spare the workers work. */
-  function listingOf(item: ResolvedItem): PrefixListing | undefined {
-    // One file costs one HEAD at most; `overwrite` uploads without asking anyway.
-    if (!(options.listRemote ?? false) || bucket.list === undefined || !item.isDirectory || item.overwrite) return undefined;
-    return startPrefixListing({ list: bucket.list, log }, folderPrefix(item.to));
-  }
-
-  async function* jobsOf(item: ResolvedItem, index: number, summary: PublishSummary): AsyncGenerator<FileSyncJobData> {
-    const common = {
-      delete_after_sync: item.delete_after_sync,
-      overwrite: item.overwrite,
-      root: item.root,
-      batch_id: summary.batch_id,
-      item_index: index,
-    };
-    const skipped = (path: string, reason: string) => {
-      log.warn({ path, reason }, 'entry skipped');
-      summary.skipped_count += 1;
-      if (summary.skipped.length < MAX_SKIPPED_LISTED) summary.skipped.push({ path, reason });
-    };
-    if (!item.isDirectory) {
-      yield { file_path: item.root, s3_key: keyForSingleFile(item.to, item.root), size: item.size, ...common };
-      return;
+  const allows = options.roots.restricted ? (path: string) => options.roots.allows(path) : undefined;
+  for await (const file of walkFiles(item.root, { skipped, allows })) {
+    const key = keyForFolderFile(item.to, file.relativePath);
+    const problem = targetProblem(key);
+    if (problem !== undefined) {
+      skipped(file.path, `key ${problem}`);
+      continue;
     }
-    const allows = options.roots.restricted ? (path: string) => options.roots.allows(path) : undefined;
-    for await (const file of walkFiles(item.root, { skipped, allows })) {
-      const key = keyForFolderFile(item.to, file.relativePath);
-      const problem = targetProblem(key);
-      if (problem !== undefined) {
-        skipped(file.path, `key ${problem}`);
+    yield { file_path: file.path, s3_key: key, size: file.size, ...common };
+  }
+}
+
+function noteSkipped(run: PublishRun, path: string, reason: string): void {
+  const { summary } = run;
+  run.deps.log.warn({ path, reason }, 'entry skipped');
+  summary.skipped_count += 1;
+  if (summary.skipped.length < MAX_SKIPPED_LISTED) summary.skipped.push({ path, reason });
+}
+
+// --- Stage 4: enqueue in chunks ---------------------------------------------------------
+
+/** Whether a listing showing the same size is enough to leave the file out (the worker would skip it without more checks). */
+function skipsOnListedSize(options: PublisherOptions, data: FileSyncJobData): boolean {
+  if (data.overwrite || data.delete_after_sync || options.compare === 'checksum') return false;
+  return !(options.validateNarinfo === true && isNarinfo(data.s3_key));
+}
+
+/**
+ * Sorts out a run of one item's files with what its listing knows: files the bucket
+ * holds with the same size are left out (recorded first, so narinfos waiting on them go
+ * ahead), the others carry the listed size for their worker. Files ordered after others
+ * (narinfos, `nix-cache-info`) are put in `later`, to be enqueued after what they wait
+ * for: a worker meeting a narinfo before its NAR only parks it again. The rest is enqueued.
+ */
+async function enqueue(
+  run: PublishRun,
+  item: ResolvedItem,
+  jobs: FileSyncJobData[],
+  listing: PrefixListing | undefined,
+  later: QueuedJob[],
+): Promise<void> {
+  const { options } = run;
+  const present: FileSyncJobData[] = [];
+  const kept: FileSyncJobData[] = [];
+  for (const data of jobs) {
+    const listed = listing?.sizeOf(data.s3_key);
+    if (listed !== undefined) {
+      if (listed === data.size && skipsOnListedSize(options, data)) {
+        present.push(data);
         continue;
       }
-      yield { file_path: file.path, s3_key: key, size: file.size, ...common };
+      data.listed_size = listed;
     }
+    kept.push(data);
   }
+  if (run.orderNix) await readNixOrder(run, item, kept);
+  const queued: QueuedJob[] = [];
+  for (const data of kept) {
+    const job = { name: FILE_SYNC_SINGLE, data, opts: options.jobOptions };
+    if (data.wait_for_key !== undefined || data.wait_for_batch === true) later.push(job);
+    else queued.push(job);
+  }
+  await recordPresent(run, present);
+  await flushAll(run, queued);
+}
 
-  return publish();
-
-  async function publish(): Promise<PublishSummary> {
-    const items = parseSyncItems(body, options.maxItems);
-    const resolved: ResolvedItem[] = [];
-    for (const [index, item] of items.entries()) resolved.push(await resolveItem(item, index));
-    if (!sink.isReady()) throw errors.queueUnavailable();
-
-    const summary: PublishSummary = {
-      batch_id: newBatchId(),
-      total_files: 0,
-      present_files: 0,
-      items: [],
-      skipped_count: 0,
-      skipped: [],
-    };
-    try {
-      await batches.create(summary.batch_id, resolved);
-    } catch (error) {
-      log.error({ err: error }, 'batch creation failed');
-      throw errors.queueUnavailable();
-    }
-    // Counts of what is really in the queue, so a publish cut short still seals exactly.
-    const totals: SealTotals = {
-      total: 0,
-      after: 0,
-      last: 0,
-      skippedEntries: 0,
-      items: resolved.map(() => 0),
-      present: resolved.map(() => 0),
-    };
-    try {
-      for (const [index, item] of resolved.entries()) {
-        const published: PublishedItem = { from: item.from, to: item.to, total_files: 0 };
-        summary.items.push(published);
-        const listing = listingOf(item);
-        const later: QueuedJob[] = [];
-        try {
-          let held: FileSyncJobData[] = [];
-          for await (const data of jobsOf(item, index, summary)) {
-            held.push(data);
-            published.total_files += 1;
-            listing?.found();
-            // While the listing runs, the walk goes on (up to a bound) instead of enqueuing blind.
-            if (held.length >= chunkSize && (listing === undefined || listing.settled || held.length >= MAX_HELD_JOBS)) {
-              await enqueue(item, held, listing, later, totals, summary.batch_id);
-              held = [];
-              if (later.length >= MAX_HELD_JOBS) await flushAll(later.splice(0), totals);
-            }
-          }
-          listing?.finish();
-          // A bucket slow to list never holds a publish up for long: past the bound, the
-          // files go with what the listing knew (their workers ask for the rest).
-          if (listing !== undefined && !(await settlesWithin(listing.whenSettled(), options.listingWaitMs ?? 10_000))) {
-            log.warn({ prefix: folderPrefix(item.to) }, 'bucket listing too slow: enqueuing without it');
-            listing.cancel();
-          }
-          await enqueue(item, held, listing, later, totals, summary.batch_id);
-          await flushAll(later.splice(0), totals);
-        } finally {
-          listing?.cancel();
-        }
-      }
-      summary.present_files = totals.present.reduce((sum, count) => sum + count, 0);
-      summary.total_files = totals.total + summary.present_files;
-      totals.skippedEntries = summary.skipped_count;
-      await sealBatch(summary.batch_id, totals);
-    } catch (error) {
-      log.error({ err: error, enqueued: totals.total, batch_id: summary.batch_id }, 'publish interrupted');
-      // The jobs already queued will run: seal with them, so the batch still completes.
-      totals.skippedEntries = summary.skipped_count;
-      await sealBatch(summary.batch_id, totals).catch(() => undefined);
-      if (error instanceof AppError) throw error;
-      throw errors.badRequest(`cannot read source: ${(error as Error).message}`);
-    }
-    log.info(
-      { items: resolved.length, total_files: summary.total_files, present_files: summary.present_files, batch_id: summary.batch_id },
-      'publish enqueued',
+/**
+ * Narinfos are read only now, so one the bucket already holds is never opened; a few at a
+ * time, which overlap when the disk is slow (quick-fs.ts reads them in line while it is fast).
+ */
+async function readNixOrder(run: PublishRun, item: ResolvedItem, kept: FileSyncJobData[]): Promise<void> {
+  const { roots } = run.options;
+  for (let start = 0; start < kept.length; start += ORDER_READS_IN_FLIGHT) {
+    const slice = kept.slice(start, start + ORDER_READS_IN_FLIGHT);
+    const orders = await Promise.all(
+      slice.map((data) => (item.isDirectory ? nixOrderOfFolderFile(data.file_path, item, roots) : nixOrderOfSingleFile(item.root))),
     );
-    return summary;
+    slice.forEach((data, index) => Object.assign(data, orders[index]));
   }
+}
 
-  async function sealBatch(id: string, totals: SealTotals): Promise<void> {
-    try {
-      await batches.seal(id, totals);
-    } catch (error) {
-      log.error({ err: error, batch_id: id }, 'batch seal failed');
-      throw errors.queueUnavailable();
-    }
+/** Files found in the bucket with the same size: recorded in the batch, not enqueued. */
+async function recordPresent(run: PublishRun, present: FileSyncJobData[]): Promise<void> {
+  if (present.length === 0) return;
+  const { batches, bucket, log } = run.deps;
+  try {
+    await withTimeout(
+      batches.recordPresent(
+        run.summary.batch_id,
+        present.map((data) => data.s3_key),
+      ),
+      run.enqueueTimeoutMs,
+    );
+  } catch (error) {
+    log.error({ err: error }, 'recording files already in the bucket failed');
+    throw errors.queueUnavailable();
   }
+  const counts = run.totals.present;
+  for (const data of present) counts[data.item_index!] = (counts[data.item_index!] ?? 0) + 1;
+  await bucket.notePresent?.(present.map((data) => ({ key: data.s3_key, size: data.size })));
+}
+
+async function flushAll(run: PublishRun, jobs: QueuedJob[]): Promise<void> {
+  // `nix-cache-info` after the narinfos.
+  jobs.sort((a, b) => Number(a.data.wait_for_batch === true) - Number(b.data.wait_for_batch === true));
+  for (let start = 0; start < jobs.length; start += run.chunkSize) await flush(run, jobs.slice(start, start + run.chunkSize));
+}
+
+/** One chunk, one pipelined `addBulk`; the totals count only what Redis took. */
+async function flush(run: PublishRun, chunk: QueuedJob[]): Promise<void> {
+  if (chunk.length === 0) return;
+  const { totals } = run;
+  try {
+    await withTimeout(run.deps.sink.addBulk(chunk), run.enqueueTimeoutMs);
+  } catch (error) {
+    run.deps.log.error({ err: error }, 'enqueue failed');
+    throw errors.queueUnavailable();
+  }
+  for (const { data } of chunk) {
+    totals.total += 1;
+    totals.items[data.item_index!] = (totals.items[data.item_index!] ?? 0) + 1;
+    if (data.wait_for_key !== undefined) totals.after += 1;
+    if (data.wait_for_batch === true) totals.last += 1;
+  }
+}
+
+// --- Stage 5: seal the batch -------------------------------------------------------------
+
+async function sealBatch(run: PublishRun): Promise<void> {
+  const { summary, totals } = run;
+  summary.present_files = totals.present.reduce((sum, count) => sum + count, 0);
+  summary.total_files = totals.total + summary.present_files;
+  await sealWithTotals(run);
+}
+
+async function sealWithTotals(run: PublishRun): Promise<void> {
+  const { summary, totals } = run;
+  totals.skippedEntries = summary.skipped_count;
+  try {
+    await run.deps.batches.seal(summary.batch_id, totals);
+  } catch (error) {
+    run.deps.log.error({ err: error, batch_id: summary.batch_id }, 'batch seal failed');
+    throw errors.queueUnavailable();
+  }
+}
+
+/**
+ * A publish cut short: the jobs already queued will run, so the batch is sealed with them
+ * and still completes. Returns the error to answer with.
+ */
+async function sealInterrupted(run: PublishRun, error: unknown): Promise<Error> {
+  const { summary, totals } = run;
+  run.deps.log.error({ err: error, enqueued: totals.total, batch_id: summary.batch_id }, 'publish interrupted');
+  await sealWithTotals(run).catch(() => undefined);
+  if (error instanceof AppError) return error;
+  return errors.badRequest(`cannot read source: ${(error as Error).message}`);
 }
