@@ -49,13 +49,19 @@ async function quickly<T>(call: () => T): Promise<{ value: T } | undefined> {
 
 /** `stat` (follows symlinks); undefined when the path cannot be stat'ed. */
 export async function statOrUndefined(path: string): Promise<Stats | undefined> {
+  const result = await statOrError(path);
+  return result instanceof Error ? undefined : result;
+}
+
+/** `stat` (follows symlinks), or the error that refused it (ENOENT, EACCES, ENAMETOOLONG...). */
+export async function statOrError(path: string): Promise<Stats | NodeJS.ErrnoException> {
   try {
-    const quick = await quickly(() => statSync(path, { throwIfNoEntry: false }));
+    const quick = await quickly(() => statSync(path));
     if (quick !== undefined) return quick.value;
-  } catch {
-    return undefined;
+  } catch (error) {
+    return error as NodeJS.ErrnoException;
   }
-  return stat(path).catch(() => undefined);
+  return stat(path).catch((error: NodeJS.ErrnoException) => error);
 }
 
 /** Reused by synchronous reads only (one at a time, never across an await). */
