@@ -4,6 +4,7 @@ export {
   parseNarinfo,
   missingNarinfoFields,
   readNarinfo,
+  readNarinfoFrom,
   narPathOf,
   REQUIRED_NARINFO_FIELDS,
   NARINFO_READ_LIMIT,

@@ -2,7 +2,8 @@
  * Nix binary-cache files: `<hash>.narinfo` (a small `Key: value` text naming its NAR by
  * `URL:`, relative to the cache root) and `nix-cache-info` (the cache's own description).
  */
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 
 /** Fields a substituter needs in every narinfo (`[nix] validate_narinfo`). */
 export const REQUIRED_NARINFO_FIELDS = ['StorePath', 'URL', 'NarHash', 'NarSize'] as const;
@@ -41,22 +42,30 @@ export function missingNarinfoFields(fields: Map<string, string>): string[] {
 
 /** Reads and parses the first `NARINFO_READ_LIMIT` bytes of a narinfo (a cut-off last line is dropped). */
 export async function readNarinfo(path: string): Promise<Map<string, string>> {
-  const handle = await open(path, 'r');
+  // Never blocks: a FIFO named like a narinfo opens at once, and is refused below.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const { size } = await handle.stat();
-    const buffer = Buffer.alloc(Math.min(size, NARINFO_READ_LIMIT));
-    let length = 0;
-    while (length < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-    }
-    let text = buffer.subarray(0, length).toString('utf8');
-    if (size > NARINFO_READ_LIMIT) text = text.slice(0, text.lastIndexOf('\n') + 1);
-    return parseNarinfo(text);
+    return await readNarinfoFrom(handle);
   } finally {
     await handle.close();
   }
+}
+
+/** `readNarinfo` of a file already open (positional reads). Throws when it is not a regular file. */
+export async function readNarinfoFrom(handle: FileHandle): Promise<Map<string, string>> {
+  const info = await handle.stat();
+  if (!info.isFile()) throw new Error('not a regular file');
+  const { size } = info;
+  const buffer = Buffer.alloc(Math.min(size, NARINFO_READ_LIMIT));
+  let length = 0;
+  while (length < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+    if (bytesRead === 0) break;
+    length += bytesRead;
+  }
+  let text = buffer.subarray(0, length).toString('utf8');
+  if (size > NARINFO_READ_LIMIT) text = text.slice(0, text.lastIndexOf('\n') + 1);
+  return parseNarinfo(text);
 }
 
 /**

@@ -13,7 +13,7 @@
  * or a GC pause) switch to async calls for `ASYNC_FOR_MS`, and a run of fast calls gives
  * the event loop a turn every `SLICE_MS`.
  */
-import { closeSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
@@ -74,8 +74,10 @@ let scratch = Buffer.alloc(0);
 export async function readHeadQuickly(path: string, limit: number): Promise<{ text: string; truncated: boolean } | undefined> {
   const quick = await quickly(() => {
     if (scratch.length < limit + 1) scratch = Buffer.allocUnsafe(limit + 1);
-    const fd = openSync(path, 'r');
+    // Never blocks: a FIFO swapped in for the file would hold the event loop itself.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
+      if (!fstatSync(fd).isFile()) throw new Error(`not a regular file: ${path}`);
       // One byte past the limit tells whether the file is longer.
       let length = 0;
       while (length < limit + 1) {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { HashingStream, md5OfFile, md5OfStream } from './hashing.js';
+import { readStreamOf } from './local-file.js';
 import { IntegrityError, type Storage } from './types.js';
 
 export interface FsStorageOptions {
@@ -38,13 +39,13 @@ export function createFsStorage(options: FsStorageOptions): Storage {
       const md5 = headOptions.withMd5 ? await md5OfStream(createReadStream(pathOf(key))) : undefined;
       return { size: info.size, md5 };
     },
-    async putFile(key, filePath, put) {
+    async putFile(key, file, put) {
       const destination = pathOf(key);
       await mkdir(dirname(destination), { recursive: true });
       const temporary = `${destination}.${randomBytes(6).toString('hex')}.partial`;
       const hashing = new HashingStream();
       try {
-        await pipeline(createReadStream(filePath), hashing, createWriteStream(temporary), { signal: put.signal });
+        await pipeline(readStreamOf(file), hashing, createWriteStream(temporary), { signal: put.signal });
         if (hashing.bytes !== put.size) {
           throw new IntegrityError(`file changed during upload: read ${hashing.bytes} bytes, expected ${put.size}`);
         }
@@ -61,8 +62,11 @@ export function createFsStorage(options: FsStorageOptions): Storage {
       }
       return { md5: hashing.md5(), multipart: false };
     },
-    async sameContent(remote, filePath) {
-      return remote.md5 !== undefined && remote.md5 === (await md5OfFile(filePath));
+    async sameContent(remote, file) {
+      return remote.md5 !== undefined && remote.md5 === (await md5OfFile(file));
+    },
+    async remove(key) {
+      await rm(pathOf(key), { force: true });
     },
     async ping() {
       await mkdir(root, { recursive: true });

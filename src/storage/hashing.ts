@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { readStreamOf, type LocalFile } from './local-file.js';
 import * as zlib from 'node:zlib';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -72,9 +72,9 @@ export async function md5OfStream(stream: NodeJS.ReadableStream): Promise<string
   return hash.digest('hex');
 }
 
-/** Hex MD5 of a file's content, streamed. */
-export async function md5OfFile(path: string): Promise<string> {
-  return md5OfStream(createReadStream(path, { highWaterMark: 1024 * 1024 }));
+/** Hex MD5 of an open file's content, streamed. */
+export async function md5OfFile(file: LocalFile): Promise<string> {
+  return md5OfStream(readStreamOf(file));
 }
 
 /**
@@ -90,11 +90,11 @@ export interface FileDigest {
   crc32?: number;
 }
 
-/** MD5 and CRC-32 of a file's content, in one streamed read. */
-export async function digestFile(path: string): Promise<FileDigest> {
+/** MD5 and CRC-32 of an open file's content, in one streamed read. */
+export async function digestFile(file: LocalFile): Promise<FileDigest> {
   const hash = createHash('md5');
   let crc = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+  for await (const chunk of readStreamOf(file)) {
     hash.update(chunk as Buffer);
     if (crc32 !== undefined) crc = crc32(chunk as Buffer, crc);
   }
@@ -102,9 +102,9 @@ export async function digestFile(path: string): Promise<FileDigest> {
 }
 
 /** The ETag S3 gives a multipart upload of this file with parts of `partSize` bytes. */
-export async function multipartEtagOfFile(path: string, partSize: number): Promise<string> {
+export async function multipartEtagOfFile(file: LocalFile, partSize: number): Promise<string> {
   const hashing = new HashingStream(partSize);
-  await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), hashing, async function* (source) {
+  await pipeline(readStreamOf(file), hashing, async function* (source) {
     for await (const _chunk of source) {
       // drain
     }

@@ -1,4 +1,4 @@
-import type { HeadOptions, ListOptions, PutOptions, Storage } from './types.js';
+import type { HeadOptions, ListOptions, LocalFile, PutOptions, Storage } from './types.js';
 
 /** Storage operations as they appear in metrics (`operation` label). */
 export type StorageOperation = 'head' | 'put_file' | 'list' | 'ping';
@@ -34,8 +34,8 @@ export function instrumentStorage(storage: Storage, metrics: StorageMetrics): St
   return {
     ...storage,
     head: (key: string, options?: HeadOptions) => timed('head', options?.signal, () => storage.head(key, options)),
-    putFile: (key: string, filePath: string, options: PutOptions) =>
-      timed('put_file', options.signal, () => storage.putFile(key, filePath, options)),
+    putFile: (key: string, file: LocalFile, options: PutOptions) =>
+      timed('put_file', options.signal, () => storage.putFile(key, file, options)),
     ...(storage.list === undefined
       ? {}
       : {

@@ -4,7 +4,6 @@
  * S3-compatible servers need), and does not reveal the upload id until it is done, so a
  * daemon killed mid-upload could never abort the orphaned parts.
  */
-import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
@@ -14,7 +13,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { unquoteEtag } from './etag.js';
-import { IntegrityError, type PutOptions, type PutResult } from './types.js';
+import { IntegrityError, type LocalFile, type PutOptions, type PutResult } from './types.js';
 
 /**
  * Parts in flight at once. Each holds one part in memory, in a buffer reused for later
@@ -40,7 +39,7 @@ export async function abortMultipart(target: MultipartTarget, key: string, uploa
   }
 }
 
-export async function putMultipart(target: MultipartTarget, key: string, filePath: string, put: PutOptions): Promise<PutResult> {
+export async function putMultipart(target: MultipartTarget, key: string, local: LocalFile, put: PutOptions): Promise<PutResult> {
   if (put.previousUploadId !== undefined) await abortMultipart(target, key, put.previousUploadId);
   const { client, bucket, partSize } = target;
   const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: put.contentType }), {
@@ -55,7 +54,7 @@ export async function putMultipart(target: MultipartTarget, key: string, filePat
   const completed: Array<{ PartNumber: number; ETag: string }> = [];
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
-  const file = await open(filePath, 'r');
+  const file = local.handle;
   const opened = await file.stat();
   try {
     const spare: Buffer[] = [];
@@ -115,8 +114,6 @@ export async function putMultipart(target: MultipartTarget, key: string, filePat
       (error as Error & { abortError?: string }).abortError = refused.message || refused.name;
     }
     throw error;
-  } finally {
-    await file.close();
   }
 
   async function uploadPart(partNumber: number, body: Buffer, digest: Buffer): Promise<void> {

@@ -1,11 +1,10 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { HeadBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { unquoteEtag } from './etag.js';
 import { ConsistentBody, digestFile, HashingStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
+import { readStreamOf, readWhole, type LocalFile } from './local-file.js';
 import { putMultipart } from './multipart.js';
 import { createAddressing } from './s3-address.js';
 import { createS3Http, type S3Body } from './s3-http.js';
@@ -123,27 +122,26 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     return unquoteEtag(header(reply.headers.etag));
   }
 
-  async function putBuffered(key: string, filePath: string, put: PutOptions): Promise<PutResult> {
-    const body = await readFile(filePath);
-    if (body.length !== put.size) throw new IntegrityError(`file changed before upload: ${body.length} bytes, expected ${put.size}`);
+  async function putBuffered(key: string, file: LocalFile, put: PutOptions): Promise<PutResult> {
+    const body = await readWhole(file, put.size);
     const md5 = HashingStream.md5OfBuffer(body);
     const etag = leanPut ? await leanPutObject(key, { buffer: body }, md5, put) : await sdkPutObject(key, body, body.length, md5, put);
     checkStored(etag, md5);
     return { md5, multipart: false };
   }
 
-  async function putStreamed(key: string, filePath: string, put: PutOptions): Promise<PutResult> {
+  async function putStreamed(key: string, file: LocalFile, put: PutOptions): Promise<PutResult> {
     // Content-MD5 must be known before the body is sent: one read to hash, one to send;
     // the second read is checked against the first (by CRC-32, 5x cheaper than a second
     // MD5: hashing.ts), so a file that changed in between is caught.
-    const expected = await digestFile(filePath);
+    const expected = await digestFile(file);
     // The body holds back its last chunk until the whole file hashed to `expected`: a file
     // rewritten meanwhile fails the request before it is complete, so nothing torn is stored.
     let checked = new ConsistentBody(expected, put.size);
     // A retried attempt reads the file again, through a fresh check.
     const body = () => {
       checked = new ConsistentBody(expected, put.size);
-      const source = createReadStream(filePath);
+      const source = readStreamOf(file);
       // `pipe` does not forward a read error: without this the request would wait for its timeout.
       source.on('error', (error) => checked.destroy(error));
       return source.pipe(checked);
@@ -184,17 +182,17 @@ export function createS3Storage(options: S3StorageOptions): Storage {
   return {
     description: `s3://${options.bucket}`,
     head,
-    putFile(key, filePath, put) {
-      if (put.size <= BUFFERED_PUT_LIMIT) return putBuffered(key, filePath, put);
-      if (put.size < options.multipartThreshold) return putStreamed(key, filePath, put);
-      return putMultipart({ client: s3(), bucket: options.bucket, partSize: options.partSize }, key, filePath, put);
+    putFile(key, file, put) {
+      if (put.size <= BUFFERED_PUT_LIMIT) return putBuffered(key, file, put);
+      if (put.size < options.multipartThreshold) return putStreamed(key, file, put);
+      return putMultipart({ client: s3(), bucket: options.bucket, partSize: options.partSize }, key, file, put);
     },
-    async sameContent(remote, filePath) {
-      if (remote.md5 !== undefined) return remote.md5 === (await md5OfFile(filePath));
+    async sameContent(remote, file) {
+      if (remote.md5 !== undefined) return remote.md5 === (await md5OfFile(file));
       const parts = /-(\d+)$/.exec(remote.etag ?? '');
       if (parts === null) return false;
       // A multipart ETag can be recomputed locally when the parts had our part size.
-      return remote.etag === (await multipartEtagOfFile(filePath, options.partSize));
+      return remote.etag === (await multipartEtagOfFile(file, options.partSize));
     },
     async list(prefix, listOptions = {}): Promise<ListPage> {
       // One request per 1,000 keys, at most once per published folder: the SDK's cost does not matter here.
@@ -206,6 +204,9 @@ export function createS3Storage(options: S3StorageOptions): Storage {
         object.Key === undefined ? [] : [{ key: object.Key, size: Number(object.Size ?? 0) }],
       );
       return { objects, continuation: reply.IsTruncated === true ? reply.NextContinuationToken : undefined };
+    },
+    async remove(key) {
+      await s3().send(new DeleteObjectCommand({ Bucket: options.bucket, Key: key }));
     },
     async ping(signal) {
       await s3().send(new HeadBucketCommand({ Bucket: options.bucket }), { abortSignal: signal });

@@ -1,4 +1,8 @@
 /** What the daemon needs from a bucket: the narrow interface every backend implements. */
+import type { LocalFile } from './local-file.js';
+
+export type { LocalFile } from './local-file.js';
+
 export interface ObjectInfo {
   /** Size in bytes. */
   size: number;
@@ -59,21 +63,26 @@ export interface Storage {
   /** Size (and MD5 when known) of the object, or null when it does not exist. */
   head(key: string, options?: HeadOptions): Promise<ObjectInfo | null>;
   /**
-   * Streams a local file to `key`, never holding it whole in memory. Resolves only when
-   * the backend holds exactly the bytes read (checked against their MD5); rejects with
-   * `IntegrityError` otherwise.
+   * Streams an open local file to `key`, never holding it whole in memory, reading it
+   * only through its descriptor. Resolves only when the backend holds exactly the bytes
+   * read (checked against their MD5); rejects with `IntegrityError` otherwise.
    */
-  putFile(key: string, filePath: string, options: PutOptions): Promise<PutResult>;
+  putFile(key: string, file: LocalFile, options: PutOptions): Promise<PutResult>;
   /**
    * Whether the object described by `remote` (from `head`) holds exactly the content of
-   * the local file: by MD5, or by the multipart ETag composition. False when unknown.
+   * the open local file: by MD5, or by the multipart ETag composition. False when unknown.
    */
-  sameContent(remote: ObjectInfo, filePath: string): Promise<boolean>;
+  sameContent(remote: ObjectInfo, file: LocalFile): Promise<boolean>;
   /**
    * One page (up to 1,000 keys) of the keys that start with `prefix`. Optional: a backend
    * without it is never listed (the publisher then leaves every decision to the workers).
    */
   list?(prefix: string, options?: ListOptions): Promise<ListPage>;
+  /**
+   * Removes the object (absent already is fine). Optional: used only to take back an
+   * object the worker just wrote from a file that changed while it was read.
+   */
+  remove?(key: string): Promise<void>;
   /** Cheap reachability probe (readiness). */
   ping(signal?: AbortSignal): Promise<void>;
   close(): void;

@@ -2,8 +2,10 @@ import { lstat, realpath, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, sep } from 'node:path';
 import { isInsideOrEqual } from '../publish/roots.js';
 
-/** Size and mtime of a file as it was when verified in the bucket. */
+/** The file that was read and verified in the bucket: which file (device, inode), and its size and mtime then. */
 export interface VerifiedState {
+  dev: number;
+  ino: number;
   size: number;
   mtimeMs: number;
 }
@@ -17,7 +19,10 @@ function isInside(root: string, path: string): boolean {
 
 /**
  * Deletes the local entry of an uploaded file, and only if it is still the file that was
- * verified (same size and mtime) and lies inside the published root. A symlink is removed
+ * read and verified (same device and inode, same size and mtime) and lies inside the
+ * published root. (The check and the unlink are two calls: POSIX has no "unlink this
+ * inode", so a swap in between is the one window left; it can only make the daemon delete
+ * an entry of the outbox, never read one.) A symlink is removed
  * itself, never its target. Then removes the directories this left empty, up to but never
  * including the root.
  */
@@ -29,6 +34,7 @@ export async function deleteUploadedFile(filePath: string, root: string, verifie
   } catch {
     return 'gone';
   }
+  if (current.dev !== verified.dev || current.ino !== verified.ino) return 'changed';
   if (current.size !== verified.size || current.mtimeMs !== verified.mtimeMs) return 'changed';
   if (filePath === root) {
     // A single published file: delete it, and no directory cleanup.

@@ -1,4 +1,3 @@
-import { realpath, stat } from 'node:fs/promises';
 import type { RootPolicy } from '../publish/roots.js';
 import type { Logger } from '../log/index.js';
 import type { ExistenceRecorder } from '../check/index.js';
@@ -6,20 +5,16 @@ import type { FileSyncJobData, FileSyncResult } from '../queue/index.js';
 import { IntegrityError, type Storage } from '../storage/index.js';
 import { contentTypeFor } from './content-type.js';
 import { deleteUploadedFile } from './cleanup.js';
-import { isNarinfo, missingNarinfoFields, readNarinfo } from '../nix/index.js';
+import { isNarinfo, missingNarinfoFields, readNarinfoFrom } from '../nix/index.js';
+import { PermanentError } from './permanent.js';
+import { openSourceFile, type SourceFile } from './source-file.js';
 import type { SyncMetrics } from './metrics.js';
 import { readSetting, type Setting } from '../setting.js';
 
-/** A failure that retrying cannot fix (the worker fails the job without further attempts). */
-export class PermanentError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PermanentError';
-  }
-}
+export { PermanentError };
 
 export interface SyncDeps {
-  storage: Pick<Storage, 'head' | 'putFile' | 'sameContent'>;
+  storage: Pick<Storage, 'head' | 'putFile' | 'sameContent' | 'remove'>;
   cache: Pick<ExistenceRecorder, 'recordExists'>;
   log: Logger;
   metrics: SyncMetrics;
@@ -41,6 +36,8 @@ export interface SyncOptions {
   validateNarinfo?: boolean;
   /** `publish.list_trust_seconds`, in ms: how long a publish's listing stands in for a HEAD. */
   listingTrustMs?: number;
+  /** `publish.max_file_bytes`: larger files fail for good (undefined: no limit). */
+  maxFileBytes?: number | undefined;
 }
 
 /**
@@ -71,27 +68,13 @@ export interface JobContext {
 export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = { compare: 'size' }) {
   const { storage, cache, log, metrics } = deps;
 
-  async function fileState(path: string) {
-    try {
-      return await stat(path);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-  }
-
   return async function syncFile(data: FileSyncJobData, signal?: AbortSignal, context: JobContext = {}): Promise<FileSyncResult> {
     const started = performance.now();
     const key = data.s3_key;
     const options = readSetting(settings);
-    if (options.roots?.restricted) {
-      const real = await realpath(data.file_path).catch(() => undefined);
-      if (real !== undefined && !options.roots.allows(real))
-        throw new PermanentError(`file is outside the allowed roots: ${data.file_path}`);
-    }
-    const local = await fileState(data.file_path);
-
-    if (local === undefined) {
+    // Opened once: the checks below and the upload all read this descriptor, never the path again.
+    const file = await openSourceFile(data.file_path, options.roots);
+    if (file === undefined) {
       // A re-run after a crash may find the file already uploaded and deleted.
       const remote = await storage.head(key, { signal });
       if (remote !== null && remote.size === data.size) {
@@ -100,39 +83,61 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
       }
       throw new PermanentError(`local file is gone and the bucket does not hold it: ${data.file_path}`);
     }
-    if (!local.isFile()) throw new PermanentError(`not a regular file: ${data.file_path}`);
+    try {
+      return await syncOpenFile(data, file, options, started, signal, context);
+    } finally {
+      await file.close();
+    }
+  };
+
+  async function syncOpenFile(
+    data: FileSyncJobData,
+    file: SourceFile,
+    options: SyncOptions,
+    started: number,
+    signal: AbortSignal | undefined,
+    context: JobContext,
+  ): Promise<FileSyncResult> {
+    const key = data.s3_key;
+    const local = file.info;
+    if (options.maxFileBytes !== undefined && local.size > options.maxFileBytes) {
+      throw new PermanentError(`larger than publish.max_file_bytes (${local.size} > ${options.maxFileBytes}): ${data.file_path}`);
+    }
     if (options.validateNarinfo && isNarinfo(key)) {
-      const missing = missingNarinfoFields(await readNarinfo(data.file_path));
+      const missing = missingNarinfoFields(await readNarinfoFrom(file.handle));
       if (missing.length > 0) throw new PermanentError(`invalid narinfo: missing ${missing.join(', ')}`);
     }
 
     // A fresh listing that saw the key absent, or with another size, decides like a HEAD would.
     const listed = listedSize(data, context.createdAt, options.listingTrustMs ?? 0);
+    let absent = listed === null;
     if (!data.overwrite && (listed === undefined || listed === local.size)) {
       const needContent = data.delete_after_sync || options.compare === 'checksum';
       const remote = await storage.head(key, { signal, withMd5: needContent });
+      absent = remote === null;
       if (remote !== null && !shouldUpload(remote, local.size, false)) {
         // Same size: the seed skips. Deleting, or comparing by checksum, needs proof of
         // equal content; a size-only match is re-uploaded first.
-        if (!needContent || (await storage.sameContent(remote, data.file_path))) {
+        if (!needContent || (await storage.sameContent(remote, file))) {
           await cache.recordExists(key, local.size);
           metrics.skipped();
-          const deleted = data.delete_after_sync ? await deleteLocal(data, local) : false;
+          const deleted = data.delete_after_sync ? await deleteLocal(data, file) : false;
           log.info({ s3_key: key, size: local.size, deleted }, 'file skipped: already in bucket');
           return { outcome: 'skipped', size: local.size, deleted, duration_ms: Math.round(performance.now() - started) };
         }
       }
     }
 
-    const upload = await storage.putFile(key, data.file_path, {
+    const upload = await storage.putFile(key, file, {
       size: local.size,
       contentType: contentTypeFor(key),
       signal,
       previousUploadId: context.previousUploadId,
       onMultipartStarted: context.rememberUpload,
     });
-    const after = await fileState(data.file_path);
-    if (after === undefined || after.size !== local.size || after.mtimeMs !== local.mtimeMs) {
+    const after = await file.now();
+    if (after.size !== local.size || after.mtimeMs !== local.mtimeMs) {
+      await removeTorn(key, absent, data.file_path);
       throw new IntegrityError(`file changed during upload: ${data.file_path}`);
     }
     metrics.uploaded(local.size, performance.now() - started);
@@ -142,12 +147,31 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
       { s3_key: key, size: local.size, md5: upload.md5, multipart: upload.multipart, duration_ms: Math.round(performance.now() - started) },
       'file uploaded',
     );
-    const deleted = data.delete_after_sync ? await deleteLocal(data, local) : false;
+    const deleted = data.delete_after_sync ? await deleteLocal(data, file) : false;
     return { outcome: 'uploaded', size: local.size, deleted, duration_ms: Math.round(performance.now() - started) };
-  };
+  }
 
-  async function deleteLocal(data: FileSyncJobData, verified: { size: number; mtimeMs: number }): Promise<boolean> {
-    const outcome = await deleteUploadedFile(data.file_path, data.root, verified);
+  /**
+   * The file changed while it was uploaded: the object may mix old and new bytes. It is
+   * removed when the key was absent before (a HEAD or a fresh listing said so); otherwise
+   * an earlier copy was overwritten and removing would leave nothing, so it stays until
+   * the job's retry uploads the file again (docs/uploads.md).
+   */
+  async function removeTorn(key: string, absent: boolean, path: string): Promise<void> {
+    if (!absent || storage.remove === undefined) {
+      log.warn({ s3_key: key, file: path }, 'file changed during upload: object kept until the retry replaces it');
+      return;
+    }
+    try {
+      await storage.remove(key);
+      log.warn({ s3_key: key, file: path }, 'file changed during upload: object removed');
+    } catch (error) {
+      log.error({ err: error, s3_key: key, file: path }, 'file changed during upload: removing the object failed');
+    }
+  }
+
+  async function deleteLocal(data: FileSyncJobData, file: SourceFile): Promise<boolean> {
+    const outcome = await deleteUploadedFile(data.file_path, data.root, file.info);
     if (outcome === 'deleted') return true;
     const level = outcome === 'gone' ? 'info' : 'warn';
     log[level]({ file: data.file_path, s3_key: data.s3_key, reason: outcome }, 'local file kept');

@@ -8,6 +8,7 @@
  *   rawConfig(redis, { ...s3, endpoint: proxy.endpoint }, ...)
  *   proxy.addRule({ method: 'PUT', key: /\/nar\//, delayMs: 300 });           // slow NARs
  *   proxy.addRule({ method: 'PUT', key: 'store/x.txt', fail: 403, times: 1 }); // fails once
+ *   proxy.addRule({ method: 'HEAD', key: 'store/x.txt', hold: released });      // waits for the test
  *   proxy.puts()   // PUTs, in order of arrival, each with `startSeq` / `endSeq`
  */
 import { Agent, createServer, request as forward, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -37,6 +38,8 @@ export interface FaultRule {
   key: string | RegExp;
   /** Hold matching requests this long before forwarding them. */
   delayMs?: number;
+  /** Hold matching requests until this settles, then forward them (a point where the test acts while the daemon waits). */
+  hold?: Promise<unknown>;
   /** Answer matching requests with this status (an S3 XML error), never forwarding them. */
   fail?: number;
   /** Apply to this many matching requests only (default: all). */
@@ -96,6 +99,7 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     const rule = rules.find((candidate) => matches(candidate, method, entry.key));
     if (rule !== undefined) rule.used += 1;
     if (rule?.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, rule.delayMs));
+    if (rule?.hold !== undefined) await rule.hold.catch(() => undefined);
     if (rule?.fail !== undefined) {
       entry.injected = true;
       incoming.resume();

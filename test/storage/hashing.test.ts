@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { ConsistentBody, digestFile, type FileDigest } from '../../src/storage/hashing.js';
-import { IntegrityError } from '../../src/storage/index.js';
+import { IntegrityError, openLocalFile } from '../../src/storage/index.js';
 import { tempDir } from '../helpers/daemon.js';
 
 /** Sends `chunks` through a ConsistentBody; resolves with what came out, or rejects. */
@@ -27,7 +27,7 @@ describe('streamed PUT hashing', () => {
   it('digests a file in one read: its MD5, and its CRC-32 where zlib has one', async () => {
     const dir = await tempDir('hashing');
     await writeFile(join(dir, 'f'), content);
-    const digest = await digestFile(join(dir, 'f'));
+    const digest = await digestFile(await openLocalFile(join(dir, 'f')));
     assert.equal(digest.md5, md5);
     const crc32 = (zlib as { crc32?: (data: Buffer) => number }).crc32;
     assert.equal(digest.crc32, crc32?.(content));
@@ -65,5 +65,5 @@ describe('streamed PUT hashing', () => {
 async function digestFileOf(content: Buffer): Promise<FileDigest> {
   const dir = await tempDir('hashing');
   await writeFile(join(dir, 'f'), content);
-  return digestFile(join(dir, 'f'));
+  return digestFile(await openLocalFile(join(dir, 'f')));
 }

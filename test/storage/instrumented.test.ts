@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createMetrics } from '../../src/metrics/index.js';
-import { createFsStorage, instrumentStorage } from '../../src/storage/index.js';
+import { createFsStorage, instrumentStorage, openLocalFile } from '../../src/storage/index.js';
 import { tempDir } from '../helpers/daemon.js';
 import { parsePrometheusText, sampleValue } from '../helpers/prometheus.js';
 
@@ -17,13 +17,18 @@ describe('instrumented storage', () => {
     assert.equal(storage.description, `fs:${root}`);
 
     assert.equal(await storage.head('store/missing'), null); // a miss is an answer, not an error
-    await storage.putFile('store/f.txt', join(src, 'f.txt'), { size: 5, contentType: 'text/plain' });
+    await storage.putFile('store/f.txt', await openLocalFile(join(src, 'f.txt')), { size: 5, contentType: 'text/plain' });
     assert.equal((await storage.head('store/f.txt'))?.size, 5);
     await storage.ping();
     await assert.rejects(storage.head('../escape')); // the backend refuses: an error
-    await assert.rejects(storage.putFile('store/g.txt', join(src, 'absent.txt'), { size: 1, contentType: 'text/plain' }));
+    // A file that is not what was announced: the backend refuses it.
+    await assert.rejects(storage.putFile('store/g.txt', await openLocalFile(join(src, 'f.txt')), { size: 1, contentType: 'text/plain' }));
     await assert.rejects(
-      storage.putFile('store/h.txt', join(src, 'f.txt'), { size: 5, contentType: 'text/plain', signal: AbortSignal.abort() }),
+      storage.putFile('store/h.txt', await openLocalFile(join(src, 'f.txt')), {
+        size: 5,
+        contentType: 'text/plain',
+        signal: AbortSignal.abort(),
+      }),
     );
 
     const families = parsePrometheusText(await metrics.registry.metrics());

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { createS3Storage, IntegrityError } from '../../src/storage/index.js';
+import { createS3Storage, IntegrityError, openLocalFile } from '../../src/storage/index.js';
 import { createAddressing, encodeKey, isVirtualHostable } from '../../src/storage/s3-address.js';
 import { createS3Http, s3ErrorFromReply } from '../../src/storage/s3-http.js';
 import { isUnreachableError } from '../../src/sync/outage.js';
@@ -211,7 +211,7 @@ describe('lean S3 requests', () => {
     const content = Buffer.from('hello nix cache');
     await writeFile(join(src, 'f'), content);
     assert.equal(await storage.head(key), null, 'a 404 HEAD is "absent"');
-    const put = await storage.putFile(key, join(src, 'f'), { size: content.length, contentType: 'application/x-xz' });
+    const put = await storage.putFile(key, await openLocalFile(join(src, 'f')), { size: content.length, contentType: 'application/x-xz' });
     storage.close();
     assert.equal(put.md5, md5Hex(content));
     const [head, upload] = server.requests;
@@ -249,7 +249,7 @@ describe('lean S3 requests', () => {
     const storage = storageFor(server.endpoint);
     const src = await tempDir();
     await writeFile(join(src, 'big'), content);
-    await storage.putFile('nar/big', join(src, 'big'), { size: content.length, contentType: 'application/x-xz' });
+    await storage.putFile('nar/big', await openLocalFile(join(src, 'big')), { size: content.length, contentType: 'application/x-xz' });
     const info = await storage.head('nar/big');
     storage.close();
     assert.deepEqual(stored, content);
@@ -263,7 +263,7 @@ describe('lean S3 requests', () => {
     const storage = storageFor(server.endpoint);
     const src = await tempDir();
     await writeFile(join(src, 'f'), 'data');
-    await assert.rejects(storage.putFile('k', join(src, 'f'), { size: 4, contentType: 'text/plain' }), IntegrityError);
+    await assert.rejects(storage.putFile('k', await openLocalFile(join(src, 'f')), { size: 4, contentType: 'text/plain' }), IntegrityError);
     storage.close();
   });
 
@@ -275,7 +275,7 @@ describe('lean S3 requests', () => {
     await writeFile(join(src, 'f'), content);
     const started = Date.now();
     await assert.rejects(
-      storage.putFile('short', join(src, 'f'), { size: content.length + 10, contentType: 'application/x-xz' }),
+      storage.putFile('short', await openLocalFile(join(src, 'f')), { size: content.length + 10, contentType: 'application/x-xz' }),
       IntegrityError,
     );
     assert.ok(Date.now() - started < 4000, 'no wait for the request timeout');
@@ -292,7 +292,9 @@ describe('lean S3 requests', () => {
     const storage = storageFor(server.endpoint);
     const src = await tempDir();
     await writeFile(join(src, 'f'), 'data');
-    const denied = await storage.putFile('denied', join(src, 'f'), { size: 4, contentType: 'text/plain' }).catch((e: unknown) => e);
+    const denied = await storage
+      .putFile('denied', await openLocalFile(join(src, 'f')), { size: 4, contentType: 'text/plain' })
+      .catch((e: unknown) => e);
     assert.equal((denied as Error).name, 'AccessDenied');
     assert.equal((denied as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode, 403);
     assert.equal(server.requests.length, 1, 'a 403 is not retried');
