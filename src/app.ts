@@ -5,7 +5,7 @@
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Config, LiveConfig } from './config/index.js';
-import { fixedConfig, secretValues } from './config/index.js';
+import { fixedConfig, redactUrl, secretValues } from './config/index.js';
 import { createLogger, type Logger } from './log/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import {
@@ -275,7 +275,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
           role,
           storage: storage.description,
           concurrency: current.daemon.concurrency,
-          redis: config.redis.addr,
+          redis: redactUrl(config.redis.addr),
           config_hash: live.status().hash,
         },
         'daemon started',

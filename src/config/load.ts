@@ -6,7 +6,16 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
-import { configSchema, crossSectionProblems, secretFileKeys, sections, secretKeys, type Config, type SectionName } from './schema.js';
+import {
+  configSchema,
+  crossSectionProblems,
+  secretFileKeys,
+  sections,
+  secretKeys,
+  urlSecretKeys,
+  type Config,
+  type SectionName,
+} from './schema.js';
 
 export const ENV_PREFIX = 'SYNC4LOONG_';
 
@@ -194,19 +203,53 @@ export function redactConfig(config: Config): Config {
   const copy = structuredClone(config) as unknown as Raw;
   for (const [section, key] of secretKeys) {
     const value = copy[section]?.[key];
-    if (Array.isArray(value)) copy[section]![key] = value.map(() => '********');
-    else if (value) copy[section]![key] = '********';
+    if (Array.isArray(value)) copy[section]![key] = value.map(() => REDACTED);
+    else if (value) copy[section]![key] = REDACTED;
+  }
+  for (const [section, key] of urlSecretKeys) {
+    const value = copy[section]?.[key];
+    if (typeof value === 'string') copy[section]![key] = redactUrl(value);
   }
   return copy as unknown as Config;
+}
+
+const REDACTED = '********';
+
+/** `scheme://user:password@rest`: the user info, as written. */
+const USER_INFO = /^([a-z][a-z0-9+.-]*:\/\/)([^@/?#]*)@/i;
+
+/** A URL with its user info (`user:password@`) replaced, fit to print or log. */
+export function redactUrl(value: string): string {
+  return value.replace(USER_INFO, `$1${REDACTED}@`);
+}
+
+/** The secret parts of a URL's user info: as written and percent-decoded, the whole and the password. */
+function urlSecrets(value: string): string[] {
+  const info = USER_INFO.exec(value)?.[2];
+  if (info === undefined || info === '') return [];
+  const password = info.includes(':') ? info.slice(info.indexOf(':') + 1) : info;
+  const decoded = (text: string) => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text;
+    }
+  };
+  return [...new Set([info, password, decoded(info), decoded(password)])];
 }
 
 /** Every secret value in the config, so log and error output can be scrubbed of them. */
 export function secretValues(config: Config): string[] {
   const raw = config as unknown as Raw;
+  const fromUrls = urlSecretKeys.flatMap(([section, key]) => {
+    const value = raw[section]?.[key];
+    return typeof value === 'string' ? urlSecrets(value) : [];
+  });
   return secretKeys
     .flatMap(([section, key]) => {
       const value = raw[section]?.[key];
       return Array.isArray(value) ? value : [value];
     })
+    .concat(fromUrls)
     .filter((v): v is string => typeof v === 'string' && v.length > 0);
 }

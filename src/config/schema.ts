@@ -402,6 +402,12 @@ export const secretKeys: ReadonlyArray<readonly [SectionName, string]> = [
   ['http', 'auth_tokens'],
 ];
 
+/** Keys holding a URL whose user info (`user:password@`) is a secret: redacted when printed, never logged. */
+export const urlSecretKeys: ReadonlyArray<readonly [SectionName, string]> = [
+  ['redis', 'addr'],
+  ['s3', 'endpoint'],
+];
+
 /** `<key>_file` keys: the file's content (trimmed) becomes the value of `<key>`. */
 export const secretFileKeys: ReadonlyArray<readonly [SectionName, string, string]> = [
   ['redis', 'password_file', 'password'],
