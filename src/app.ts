@@ -26,7 +26,9 @@ import { createBatchStore, createBatchTracker } from './batches/index.js';
 import { createFileSync, createOutageGate, createUploadWorker, type UploadWorker } from './sync/index.js';
 import {
   createHttpServer,
+  isAuthorized,
   registerAuth,
+  registerCrossSiteGuard,
   registerBatchRoutes,
   registerCheckRoutes,
   registerHealthRoutes,
@@ -134,6 +136,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       listingWaitMs: current.publish.list_timeout_seconds * 1000,
       compare: current.publish.compare,
       validateNarinfo: current.nix.validate_narinfo,
+      maxFileBytes: current.publish.max_file_bytes || undefined,
     })),
   );
   const idempotentPublisher = createIdempotentPublisher(
@@ -189,6 +192,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       roots: roots(),
       validateNarinfo: current.nix.validate_narinfo,
       listingTrustMs: current.publish.list_trust_seconds * 1000,
+      maxFileBytes: current.publish.max_file_bytes || undefined,
     })),
   );
   const outage = createOutageGate({ ping: (signal) => storage.ping(signal), log }, { probeIntervalMs: 2000 });
@@ -206,22 +210,31 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     : undefined;
   followConfig(live, { log, worker, hooks });
 
-  const http = createHttpServer({ log }, { bodyLimit: config.http.body_limit_bytes });
+  const http = createHttpServer(
+    { log },
+    {
+      bodyLimit: config.http.body_limit_bytes,
+      headerTimeoutMs: config.http.header_timeout_seconds * 1000,
+      requestTimeoutMs: config.http.request_timeout_seconds * 1000,
+    },
+  );
   registerAuth(http, {
     tokens: () => live.current().http.auth_tokens,
     publicPaths: ['/healthz', '/readyz'],
     publicCheck: () => live.current().http.public_check,
     uiPrefix: config.asynqmon.root_path,
   });
+  registerCrossSiteGuard(http);
   if (servesApi) {
     registerPublishRoutes(http, { publisher: idempotentPublisher });
-    registerBatchRoutes(http, { batches: apiBatches });
+    registerBatchRoutes(http, { batches: apiBatches, maxStreams: () => live.current().http.max_event_streams });
     registerHooksRoutes(http, { hooks });
     registerCheckRoutes(http, { checker });
   }
   const details = () => ({ role, config: live.status() });
   registerHealthRoutes(http, {
     details,
+    authorized: (request) => isAuthorized(request, live.current().http.auth_tokens),
     probes: [
       {
         name: 'redis',

@@ -56,5 +56,11 @@ export const errors = {
   keyNotAllowed: (allowedPrefixes: readonly string[]) =>
     new AppError('KEY_NOT_ALLOWED', 400, 'key not allowed: must start with allowed prefix', { allowed_prefixes: [...allowedPrefixes] }),
   tooManyKeys: declare('TOO_MANY_KEYS', 400, (max: number) => `too many keys: at most ${max} per request`),
+  crossSiteRequest: declare(
+    'CROSS_SITE_REQUEST',
+    403,
+    () => "cross-site request refused: a browser on another site may not change state with this daemon's credentials",
+  ),
+  tooManyEventStreams: declare('TOO_MANY_EVENT_STREAMS', 429, (max: number) => `too many open event streams (at most ${max}): retry later`),
   cacheUnavailable: declare('CACHE_UNAVAILABLE', 503, () => 'cache unavailable: Redis is not reachable, try again later'),
 } as const;

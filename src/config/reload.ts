@@ -14,6 +14,8 @@ export const RESTART_KEYS: readonly string[] = [
   'storage',
   'http.addr',
   'http.body_limit_bytes',
+  'http.header_timeout_seconds',
+  'http.request_timeout_seconds',
   'asynqmon.enabled',
   'asynqmon.root_path',
   'daemon.role',

@@ -201,6 +201,14 @@ export const publishSchema = z.object({
     .describe(
       '(new) The longest a publish waits for its listing once the folder is walked; past it, files are enqueued with what the listing knew so far (their workers ask the bucket for the rest).',
     ),
+  max_file_bytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      '(new) Largest file a publish uploads, in bytes; a larger one is skipped with the reason in the reply and the batch (and a worker refuses one that grew past it). 0: no limit (the seed).',
+    ),
   list_trust_seconds: z
     .number()
     .int()
@@ -267,6 +275,24 @@ export const httpSchema = z.object({
     .min(1024)
     .default(1024 * 1024)
     .describe('(new) Largest accepted request body, in bytes.'),
+  header_timeout_seconds: z
+    .number()
+    .positive()
+    .default(10)
+    .describe("(new) A client has this long to send a request's headers, else its connection is closed. Needs a restart."),
+  request_timeout_seconds: z
+    .number()
+    .positive()
+    .default(60)
+    .describe(
+      '(new) A client has this long to send a whole request (headers and body), else it is answered 408 and its connection closed; event streams are replies and last longer. Needs a restart.',
+    ),
+  max_event_streams: z
+    .number()
+    .int()
+    .min(1)
+    .default(100)
+    .describe('(new) Most `GET /batches/{id}/events` streams open at once on this daemon; more are answered 429.'),
 });
 
 export const cacheSchema = z.object({

@@ -43,6 +43,13 @@ export function presentedToken(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** Whether the request presents one of `tokens`, or none are configured. */
+export function isAuthorized(request: FastifyRequest, tokens: readonly string[]): boolean {
+  if (tokens.length === 0) return true;
+  const token = presentedToken(request);
+  return token !== undefined && tokenMatches(token, tokens);
+}
+
 /** Requires a token on every route except the public ones, when tokens are configured. */
 export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
   app.addHook('onRequest', async (request, reply) => {

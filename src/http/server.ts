@@ -4,7 +4,14 @@ import { AppError } from '../errors.js';
 
 export interface HttpServerOptions {
   bodyLimit: number;
+  /** `http.header_timeout_seconds`, in ms (default 10 s). */
+  headerTimeoutMs?: number;
+  /** `http.request_timeout_seconds`, in ms (default 60 s): a body trickled slower than this is cut off with 408. */
+  requestTimeoutMs?: number;
 }
+
+/** How often Node looks for connections past their header or request timeout. */
+const TIMEOUT_CHECK_MS = 1000;
 
 /**
  * The Fastify instance with the one error handler: declared `AppError`s are answered with
@@ -13,10 +20,14 @@ export interface HttpServerOptions {
  * Routes that speak the seed's publish format answer `{ success: false, error }`.
  */
 export function createHttpServer(deps: { log: Logger }, options: HttpServerOptions): FastifyInstance {
+  const requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
   const app = Fastify({
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit,
+    requestTimeout: requestTimeoutMs,
+    // Node's default check runs every 30 s, which would let a slow client stay that much longer.
+    http: { headersTimeout: Math.min(options.headerTimeoutMs ?? 10_000, requestTimeoutMs), connectionsCheckingInterval: TIMEOUT_CHECK_MS },
     // Route matching ignores a trailing slash (`/publish/`), as net/http's mux did not care either.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     return503OnClosing: true,

@@ -19,6 +19,41 @@ export function isIdempotencyKey(value: unknown): value is string {
   return typeof value === 'string' && PRINTABLE.test(value);
 }
 
+/**
+ * Values nested deeper than this are hashed as one marker: no item field is nested at all,
+ * so only unknown fields (ignored by the publish) get there, and a hash that recursed
+ * through 400,000 levels would overflow the stack (a 500) where the publish itself is fine.
+ */
+const HASHED_DEPTH = 32;
+
+/** SHA-256 of the body as JSON (whitespace does not matter), with depth bounded: never throws. */
+export function bodyDigest(body: unknown): string {
+  const hash = createHash('sha256');
+  const write = (value: unknown, depth: number): void => {
+    if (depth > HASHED_DEPTH) {
+      hash.update('"<deeper>"');
+    } else if (Array.isArray(value)) {
+      hash.update('[');
+      value.forEach((inner, index) => {
+        if (index > 0) hash.update(',');
+        write(inner, depth + 1);
+      });
+      hash.update(']');
+    } else if (typeof value === 'object' && value !== null) {
+      hash.update('{');
+      Object.entries(value).forEach(([key, inner], index) => {
+        hash.update(`${index > 0 ? ',' : ''}${JSON.stringify(key)}:`);
+        write(inner, depth + 1);
+      });
+      hash.update('}');
+    } else {
+      hash.update(JSON.stringify(value) ?? 'null');
+    }
+  };
+  write(body, 0);
+  return hash.digest('hex');
+}
+
 export interface IdempotentPublishOptions {
   /** `[redis] key_prefix`. */
   prefix: string;
@@ -73,7 +108,7 @@ export function createIdempotentPublisher(
   return {
     async publish(body, key) {
       if (key === undefined) return { summary: await publisher.publish(body), replayed: false };
-      const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+      const hash = bodyDigest(body);
       const redisKey = `${options.prefix}:idempotency:${key}`;
       const pending = JSON.stringify({ state: 'pending', hash, token: randomUUID() } satisfies StoredClaim);
       let stored: StoredClaim | undefined;

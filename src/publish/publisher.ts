@@ -1,4 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { JobsOptions } from 'bullmq';
 import type { Logger } from '../log/index.js';
 import { errors, AppError } from '../errors.js';
@@ -95,6 +96,8 @@ async function resolveItem(item: SyncItem, index: number, options: PublisherOpti
   try {
     root = await realpath(item.from);
   } catch {
+    // Outside the roots, a missing path answers as an existing one does: no existence oracle.
+    if (!options.roots.allows(await realpathOfNearest(item.from))) throw errors.sourceNotAllowed(item.from, index);
     throw errors.sourceNotFound(item.from, index);
   }
   if (!options.roots.allows(root)) throw errors.sourceNotAllowed(item.from, index);
@@ -105,6 +108,19 @@ async function resolveItem(item: SyncItem, index: number, options: PublisherOpti
   }
   if (!info.isFile()) throw errors.invalidItem(`'from' is neither a file nor a directory for item ${index}: ${item.from}`);
   return { ...item, root, isDirectory: false, size: info.size };
+}
+
+/** The real path a path that does not exist would have: its nearest existing ancestor resolved, the rest appended. */
+async function realpathOfNearest(path: string): Promise<string> {
+  const missing: string[] = [];
+  for (let current = resolve(path); ; current = dirname(current)) {
+    try {
+      return join(await realpath(current), ...missing.reverse());
+    } catch {
+      if (dirname(current) === current) return resolve(path);
+      missing.push(basename(current));
+    }
+  }
 }
 
 // --- Stage 2: open the batch ----------------------------------------------------------
@@ -190,7 +206,14 @@ async function* jobsOf(run: PublishRun, item: ResolvedItem, index: number): Asyn
     item_index: index,
   };
   const skipped = (path: string, reason: string) => noteSkipped(run, path, reason);
+  const tooLarge = (path: string, size: number) => {
+    const max = options.maxFileBytes;
+    if (max === undefined || size <= max) return false;
+    skipped(path, `larger than publish.max_file_bytes (${size} > ${max})`);
+    return true;
+  };
   if (!item.isDirectory) {
+    if (tooLarge(item.root, item.size)) return;
     yield { file_path: item.root, s3_key: keyForSingleFile(item.to, item.root), size: item.size, ...common };
     return;
   }
@@ -202,6 +225,7 @@ async function* jobsOf(run: PublishRun, item: ResolvedItem, index: number): Asyn
       skipped(file.path, `key ${problem}`);
       continue;
     }
+    if (tooLarge(file.path, file.size)) continue;
     yield { file_path: file.path, s3_key: key, size: file.size, ...common };
   }
 }

@@ -47,6 +47,8 @@ export interface PublisherOptions {
   listingWaitMs?: number;
   /** `[nix] validate_narinfo`: narinfos then always go to a worker, which checks them. */
   validateNarinfo?: boolean;
+  /** `publish.max_file_bytes`: larger files are skipped with a reason (undefined: no limit). */
+  maxFileBytes?: number | undefined;
 }
 
 export interface PublishedItem {

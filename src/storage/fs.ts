@@ -42,7 +42,9 @@ export function createFsStorage(options: FsStorageOptions): Storage {
     async putFile(key, file, put) {
       const destination = pathOf(key);
       await mkdir(dirname(destination), { recursive: true });
-      const temporary = `${destination}.${randomBytes(6).toString('hex')}.partial`;
+      // Beside the object, under a short name of its own: the object's name plus a suffix
+      // could pass the file-name limit (NAME_MAX, 255 bytes) that the name alone keeps.
+      const temporary = join(dirname(destination), `.sync4loong-${randomBytes(6).toString('hex')}.partial`);
       const hashing = new HashingStream();
       try {
         await pipeline(readStreamOf(file), hashing, createWriteStream(temporary), { signal: put.signal });

@@ -11,6 +11,8 @@ export interface BatchRoutesDeps {
   pollIntervalMs?: number;
   /** Comment lines on idle streams, so proxies keep them open. */
   heartbeatMs?: number;
+  /** `http.max_event_streams`: past this many open streams, a new one is answered 429. */
+  maxStreams?: () => number;
 }
 
 function batchIdOf(request: FastifyRequest): string {
@@ -51,7 +53,11 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
 
   app.get('/batches/:id/events', async (request, reply) => {
     const id = batchIdOf(request);
+    const maxStreams = deps.maxStreams?.() ?? 100;
+    if (openStreams.size >= maxStreams) throw errors.tooManyEventStreams(maxStreams);
     if ((await fromRedis(deps.batches.progress(id))) === undefined) throw errors.batchNotFound(id);
+    // Counted again: others may have opened while Redis answered.
+    if (openStreams.size >= maxStreams) throw errors.tooManyEventStreams(maxStreams);
 
     // The SSE framing is three lines per event; written by hand on the raw response.
     reply.hijack();

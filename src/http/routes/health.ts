@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TimeoutError, withTimeout } from '../../timeout.js';
 
 export interface ReadinessProbe {
@@ -19,12 +19,18 @@ export function registerHealthRoutes(
   app: FastifyInstance,
   deps: {
     probes: ReadinessProbe[];
-    /** More fields for the `/readyz` body (the daemon's role and config status); never secrets: the route is public. */
+    /** More fields for the `/readyz` body (the daemon's role and config status), for authorized requests only. */
     details?: () => Record<string, unknown>;
+    /**
+     * Whether the request may see the reasons and details (a valid token, or no tokens
+     * configured). Others learn only ready or not, and which dependency failed: the route
+     * is public, and the config's path, load time and hash are not for everyone.
+     */
+    authorized?: (request: FastifyRequest) => boolean;
   },
 ): void {
   app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', async (request, reply) => {
     const checks: Record<string, string> = {};
     await Promise.all(
       deps.probes.map(async (probe) => {
@@ -42,12 +48,11 @@ export function registerHealthRoutes(
     return reply
       .code(failed.length === 0 ? 200 : 503)
       .header('cache-control', 'no-store')
-      .send({
-        status: failed.length === 0 ? 'ready' : 'unavailable',
-        checks,
-        ...(failed.length > 0 ? { failed } : {}),
-        ...deps.details?.(),
-      });
+      .send(
+        (deps.authorized?.(request) ?? true)
+          ? { status: failed.length === 0 ? 'ready' : 'unavailable', checks, ...(failed.length > 0 ? { failed } : {}), ...deps.details?.() }
+          : { status: failed.length === 0 ? 'ready' : 'unavailable', ...(failed.length > 0 ? { failed } : {}) },
+      );
   });
 }
 
