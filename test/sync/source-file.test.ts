@@ -2,11 +2,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { realpath, symlink, writeFile } from 'node:fs/promises';
+import { readFile, realpath, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openSourceFile } from '../../src/sync/source-file.js';
-import { PermanentError } from '../../src/sync/index.js';
+import { createFileSync, deleteUploadedFile, noSyncMetrics, PermanentError } from '../../src/sync/index.js';
+import { createFsStorage } from '../../src/storage/index.js';
+import { silentLogger } from '../../src/log/index.js';
 import { createRootPolicy } from '../../src/publish/roots.js';
 import { tempDir } from '../helpers/daemon.js';
 
@@ -56,5 +58,37 @@ describe('opening a job file', () => {
       timeout: 20_000,
     });
     assert.deepEqual(JSON.parse(stdout), [`not a regular file: ${join(root, 'x.narinfo')}`, 'not a regular file']);
+  });
+});
+
+describe('the worker and the file it read', () => {
+  it('delete-after-sync keeps a different file put in its place, even with the same size and mtime', async () => {
+    const root = await realpath(await tempDir('same-inode'));
+    await writeFile(join(root, 'f'), 'aaaa');
+    const read = await stat(join(root, 'f'));
+    await writeFile(join(root, 'other'), 'bbbb');
+    await utimes(join(root, 'other'), read.atime, read.mtime);
+    await rename(join(root, 'other'), join(root, 'f'));
+    assert.equal(await deleteUploadedFile(join(root, 'f'), root, read), 'changed');
+    assert.equal(await readFile(join(root, 'f'), 'utf8'), 'bbbb');
+  });
+
+  it('refuses for good a file larger than publish.max_file_bytes when its job runs', async () => {
+    const root = await realpath(await tempDir('max-worker'));
+    await writeFile(join(root, 'grown'), Buffer.alloc(20));
+    const sync = createFileSync(
+      {
+        storage: createFsStorage({ root: await tempDir('bucket') }),
+        cache: { recordExists: async () => {} },
+        log: silentLogger(),
+        metrics: noSyncMetrics,
+      },
+      { compare: 'size', maxFileBytes: 10 },
+    );
+    const data = { file_path: join(root, 'grown'), s3_key: 'k/grown', size: 5, delete_after_sync: false, overwrite: false, root };
+    await assert.rejects(
+      sync(data),
+      (error: Error) => error instanceof PermanentError && /larger than publish.max_file_bytes \(20 > 10\)/.test(error.message),
+    );
   });
 });
