@@ -70,7 +70,7 @@ describe('config reload of the daemon process', () => {
         linesWith(daemon, 'config keys need a restart to change: running values kept', before)[0]!,
         /level=warn .*keys=http\.addr/,
       );
-      assert.deepEqual((await get('/readyz')).body.config.restart_pending, ['http.addr'], 'still answering on the old address');
+      assert.deepEqual((await get('/readyz', auth)).body.config.restart_pending, ['http.addr'], 'still answering on the old address');
 
       // An invalid file: every problem logged, the running config keeps working, /readyz tells.
       const beforeInvalid = daemon.output().length;
@@ -81,7 +81,7 @@ describe('config reload of the daemon process', () => {
       const refused = linesWith(daemon, 'config reload refused: the running config stays', beforeInvalid).join('\n');
       assert.match(refused, /daemon\.log_level/);
       assert.match(refused, /daemon\.concurrency/);
-      const readyz = await get('/readyz');
+      const readyz = await get('/readyz', auth); // with tokens set, the config needs one
       assert.equal(readyz.status, 200);
       assert.equal(readyz.body.config.last_reload_error.problems.length, 2);
       assert.equal(readyz.body.config.hash, (await get('/stats', auth)).body.config.hash);

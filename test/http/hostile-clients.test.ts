@@ -106,7 +106,7 @@ describe('hostile clients', () => {
       socket.destroy();
       assert.equal(outcome, 'closed');
       assert.match(answer, /^HTTP\/1\.1 408/);
-      assert.ok(performance.now() - started < 5000, `cut after ${Math.round(performance.now() - started)} ms`);
+      assert.ok(performance.now() - started < 10_000, `cut after ${Math.round(performance.now() - started)} ms`);
     } finally {
       await daemon.close();
     }
@@ -197,7 +197,8 @@ describe('hostile clients', () => {
 
   it('POST /check with 1,000 uncached keys prints no MaxListenersExceededWarning', async () => {
     const root = await realpath(await tempDir('check'));
-    const daemon = await start(root);
+    // A loaded machine can take more than the default 5 s for 1,000 HEADs: this is not what is tested.
+    const daemon = await start(root, { cache: { s3_timeout_seconds: 300 } });
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
     process.on('warning', onWarning);
