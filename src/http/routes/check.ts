@@ -8,6 +8,8 @@ const answerProperties = {
   timestamp: { type: 'string' },
   size: { type: 'integer' },
   s3_key: { type: 'string' },
+  // The Go daemon's name for the key: both are sent, with the same value.
+  target_path: { type: 'string' },
 } as const;
 const answerSchema = { type: 'object', properties: answerProperties } as const;
 const batchSchema = {
