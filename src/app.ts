@@ -35,6 +35,8 @@ import {
   registerPublishRoutes,
   registerQueueUi,
   registerStatsRoute,
+  listenOn,
+  parseListenAddress,
   type RemovedJob,
 } from './http/index.js';
 import { createStatsReader } from './monitoring/index.js';
@@ -68,12 +70,6 @@ export interface App {
   url: string;
   start(): Promise<void>;
   close(): Promise<void>;
-}
-
-export function parseListenAddress(addr: string): { host: string; port: number } {
-  const separator = addr.lastIndexOf(':');
-  const host = addr.slice(0, separator).replace(/^\[|\]$/g, '');
-  return { host: host === '' ? '0.0.0.0' : host, port: Number(addr.slice(separator + 1)) };
 }
 
 function bucketId(config: Config): string {
@@ -262,16 +258,16 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       await worker?.start();
       await hooks.start();
       const listen = options.listen ?? parseListenAddress(config.http.addr);
-      await http.listen({ host: listen.host, port: listen.port });
+      const bound = await listenOn(http, listen);
       const address = http.server.address();
       const port = typeof address === 'object' && address !== null ? address.port : listen.port;
-      const host = listen.host === '0.0.0.0' || listen.host === '::' ? '127.0.0.1' : listen.host;
+      const host = bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound;
       app.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      if (servesApi) warnAboutExposure(live.current(), listen.host, log);
+      if (servesApi) warnAboutExposure(live.current(), bound, log);
       const current = live.current();
       log.info(
         {
-          addr: `${listen.host}:${port}`,
+          addr: `${bound.includes(':') ? `[${bound}]` : bound}:${port}`,
           role,
           storage: storage.description,
           concurrency: current.daemon.concurrency,
