@@ -69,6 +69,9 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
       return { ...item, root, isDirectory: true, size: 0 };
     }
     if (!info.isFile()) throw errors.invalidItem(`'from' is neither a file nor a directory for item ${index}: ${item.from}`);
+    // A file's name can make its key one that /check could not answer for.
+    const problem = targetProblem(keyForSingleFile(item.to, root));
+    if (problem !== undefined) throw errors.invalidItem(`the file's key ${problem} for item ${index}: ${item.from}`);
     return { ...item, root, isDirectory: false, size: info.size };
   }
 
