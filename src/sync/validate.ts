@@ -11,6 +11,8 @@ export function jobDataProblem(data: Partial<FileSyncJobData> | undefined): stri
   if (typeof data !== 'object' || data === null) return 'not an object';
   if (typeof data.file_path !== 'string' || !isAbsolute(data.file_path)) return 'file_path must be an absolute path';
   if (typeof data.s3_key !== 'string' || data.s3_key === '' || data.s3_key.startsWith('/')) return 's3_key must be a relative key';
+  const goKey = (data as { target_path?: unknown }).target_path;
+  if (goKey !== undefined && goKey !== data.s3_key) return "target_path (the Go daemon's name for s3_key) names another key than s3_key";
   const keyProblem = keyDefect(data.s3_key);
   if (keyProblem !== undefined) return `s3_key ${keyProblem}`;
   if (typeof data.root !== 'string' || !isAbsolute(data.root)) return 'root must be an absolute path';
