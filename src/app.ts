@@ -21,7 +21,7 @@ import {
 } from './queue/index.js';
 import { createStorage, instrumentStorage, type Storage } from './storage/index.js';
 import { createExistenceChecker, createExistenceRecorder } from './check/index.js';
-import { createIdempotentPublisher, createPublisher, createRootPolicy } from './publish/index.js';
+import { createIdempotentPublisher, createPublisher, createRootPolicy, createUniqueKeys, trackingUniqueKeys } from './publish/index.js';
 import { createBatchStore, createBatchTracker } from './batches/index.js';
 import { createFileSync, createOutageGate, createUploadWorker, type UploadWorker } from './sync/index.js';
 import {
@@ -113,6 +113,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       },
       batches: apiBatches,
       log,
+      unique: createUniqueKeys({ redis: apiRedis }, { prefix }),
       bucket: {
         list: storage.list?.bind(storage),
         notePresent: async (entries) => {
@@ -148,6 +149,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       return state !== 'active';
     },
   });
+  // Jobs published with `unique` hold their key's claim until they finish or fail (publish/unique.ts).
+  const uniqueBatchTracker = trackingUniqueKeys(batchTracker, createUniqueKeys({ redis: workerRedis }, { prefix }), log);
 
   // Cache prefixes and TTLs are read at each use, so a reloaded config applies at once.
   const cacheSettings = {
@@ -191,7 +194,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   // An api-only daemon runs no upload worker: the worker daemons on the same Redis do.
   const worker: UploadWorker | undefined = runsWorkers
     ? createUploadWorker(
-        { fileSync, log, metrics: metrics.sync, outage, batches: batchTracker },
+        { fileSync, log, metrics: metrics.sync, outage, batches: uniqueBatchTracker },
         {
           connection: workerConnection(config.redis),
           prefix,
@@ -236,7 +239,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     // A job removed in the UI before it ran never reports to its batch: counted failed here.
     const onRemoved = async (queue: Queue, jobs: RemovedJob[]) => {
       if (queue === uploads)
-        await batchTracker.removed(jobs as Array<{ id: string; data: FileSyncJobData }>, 'removed from the queue in the web UI');
+        await uniqueBatchTracker.removed(jobs as Array<{ id: string; data: FileSyncJobData }>, 'removed from the queue in the web UI');
     };
     registerQueueUi(http, { queues, onRemoved, log }, { rootPath: config.asynqmon.root_path, readOnly });
   }

@@ -11,8 +11,9 @@ import { folderPrefix, keyForFolderFile, keyForSingleFile, targetProblem } from 
 import { nixOrderOfFolderFile, nixOrderOfSingleFile } from './nix-order.js';
 import { hasAnyFile, walkFiles } from './walk.js';
 import { startPrefixListing, type PrefixListing } from './listing.js';
-import type { BatchLedger, BucketView, JobSink, PublishedItem, PublisherOptions, PublishSummary } from './types.js';
+import type { BatchLedger, BucketView, JobSink, PublishedItem, PublisherOptions, PublishSummary, SkippedEntry } from './types.js';
 import { isNarinfo } from '../nix/index.js';
+import { sortUniqueJobs, type UniqueKeys } from './unique.js';
 
 /** At most this many skipped entries are listed in a reply (all are counted and logged). */
 const MAX_SKIPPED_LISTED = 100;
@@ -40,7 +41,7 @@ export interface Publisher {
 }
 
 type QueuedJob = { name: string; data: FileSyncJobData; opts: JobsOptions };
-type PublisherDeps = { sink: JobSink; batches: BatchLedger; log: Logger; bucket?: BucketView };
+type PublisherDeps = { sink: JobSink; batches: BatchLedger; log: Logger; bucket?: BucketView; unique?: UniqueKeys };
 
 /** Options are read once per publish: a reloaded config applies to the next one. */
 export function createPublisher(deps: PublisherDeps, settings: Setting<PublisherOptions>): Publisher {
@@ -54,6 +55,11 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
   const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 15_000;
   const orderNix = options.orderNix ?? true;
   const { sink, batches, log, bucket = {} } = deps;
+  /**
+   * Files `unique` left out (their key has a task already): counted in `totals.present`
+   * (the batch counts them as skipped), reported in the reply's `skipped`.
+   */
+  const duplicates = { count: 0, listed: [] as SkippedEntry[] };
 
   async function resolveItem(item: SyncItem, index: number): Promise<ResolvedItem> {
     let root: string;
@@ -77,17 +83,36 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
 
   async function flush(chunk: QueuedJob[], totals: SealTotals): Promise<void> {
     if (chunk.length === 0) return;
+    const {
+      kept,
+      claimed,
+      duplicates: left,
+    } = await withTimeout(sortUniqueJobs(deps.unique, chunk), enqueueTimeoutMs).catch((error) => {
+      log.error({ err: error }, 'unique keys could not be claimed');
+      throw errors.queueUnavailable();
+    });
+    noteDuplicates(left, totals);
     try {
-      await withTimeout(sink.addBulk(chunk), enqueueTimeoutMs);
+      if (kept.length > 0) await withTimeout(sink.addBulk(kept), enqueueTimeoutMs);
     } catch (error) {
       log.error({ err: error }, 'enqueue failed');
+      await deps.unique?.release(chunk[0]!.data.batch_id ?? '', claimed).catch(() => undefined);
       throw errors.queueUnavailable();
     }
-    for (const { data } of chunk) {
+    for (const { data } of kept) {
       totals.total += 1;
       totals.items[data.item_index!] = (totals.items[data.item_index!] ?? 0) + 1;
       if (data.wait_for_key !== undefined) totals.after += 1;
       if (data.wait_for_batch === true) totals.last += 1;
+    }
+  }
+
+  function noteDuplicates(jobs: QueuedJob[], totals: SealTotals): void {
+    for (const { data } of jobs) {
+      totals.present[data.item_index!] = (totals.present[data.item_index!] ?? 0) + 1;
+      duplicates.count += 1;
+      const reason = `unique: a task for ${data.s3_key} is already queued, running or finished within 24 h`;
+      if (duplicates.listed.length < MAX_SKIPPED_LISTED) duplicates.listed.push({ path: data.file_path, reason });
     }
   }
 
@@ -181,6 +206,7 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
     const common = {
       delete_after_sync: item.delete_after_sync,
       overwrite: item.overwrite,
+      ...(item.unique ? { unique: true } : {}),
       root: item.root,
       batch_id: summary.batch_id,
       item_index: index,
@@ -269,8 +295,9 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
           listing?.cancel();
         }
       }
-      summary.present_files = totals.present.reduce((sum, count) => sum + count, 0);
-      summary.total_files = totals.total + summary.present_files;
+      summary.present_files = totals.present.reduce((sum, count) => sum + count, 0) - duplicates.count;
+      summary.total_files = totals.total + summary.present_files + duplicates.count;
+      reportDuplicates(summary);
       totals.skippedEntries = summary.skipped_count;
       await sealBatch(summary.batch_id, totals);
     } catch (error) {
@@ -286,6 +313,13 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
       'publish enqueued',
     );
     return summary;
+  }
+
+  function reportDuplicates(summary: PublishSummary): void {
+    if (duplicates.count === 0) return;
+    log.info({ batch_id: summary.batch_id, skipped: duplicates.count }, 'unique: files whose key has a task already were not enqueued');
+    summary.skipped_count += duplicates.count;
+    summary.skipped.push(...duplicates.listed.slice(0, Math.max(0, MAX_SKIPPED_LISTED - summary.skipped.length)));
   }
 
   async function sealBatch(id: string, totals: SealTotals): Promise<void> {
