@@ -94,7 +94,7 @@ describe('the Go HTTP surface', () => {
     }
 
     // A client with a bearer token (not a browser) keeps the rule.
-    const guarded = await startApp(rawConfig(redis, s3, { http: { auth_tokens: [TOKEN] } }, bucket));
+    const guarded = await startApp(rawConfig(redis, s3, { http: { auth_tokens: [TOKEN], body_limit_bytes: 4096 } }, bucket));
     try {
       const body = JSON.stringify([{ from: `${src}/bearer.txt`, to: 'store/' }]);
       const refused = await rawPost(`${guarded.url}/publish`, body, { 'content-type': 'application/x-www-form-urlencoded' });
@@ -104,6 +104,12 @@ describe('the Go HTTP surface', () => {
         authorization: `Bearer ${TOKEN}`,
       });
       assert.equal(bearer.status, 200, JSON.stringify(bearer.body));
+      const huge = await rawPost(`${guarded.url}/publish`, `[${' '.repeat(8192)}]`, {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Bearer ${TOKEN}`,
+      });
+      assert.equal(huge.status, 413, 'http.body_limit_bytes still holds');
+      assert.deepEqual(huge.body, { success: false, error: 'request body too large' });
       await guarded.idle();
     } finally {
       await guarded.close();
