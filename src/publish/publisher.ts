@@ -13,7 +13,7 @@ import { hasAnyFile, walkFiles } from './walk.js';
 import { startPrefixListing, type PrefixListing } from './listing.js';
 import type { BatchLedger, BucketView, JobSink, PublishedItem, PublisherOptions, PublishSummary, SkippedEntry } from './types.js';
 import { isNarinfo } from '../nix/index.js';
-import { sortUniqueJobs, type UniqueKeys } from './unique.js';
+import { sortUniqueJobs, type UniqueKeys, type UniqueSorting } from './unique.js';
 
 /** At most this many skipped entries are listed in a reply (all are counted and logged). */
 const MAX_SKIPPED_LISTED = 100;
@@ -83,15 +83,7 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
 
   async function flush(chunk: QueuedJob[], totals: SealTotals): Promise<void> {
     if (chunk.length === 0) return;
-    const {
-      kept,
-      claimed,
-      duplicates: left,
-    } = await withTimeout(sortUniqueJobs(deps.unique, chunk), enqueueTimeoutMs).catch((error) => {
-      log.error({ err: error }, 'unique keys could not be claimed');
-      throw errors.queueUnavailable();
-    });
-    noteDuplicates(left, totals);
+    const { kept, claimed } = await claimUniqueKeys(chunk, totals);
     try {
       if (kept.length > 0) await withTimeout(sink.addBulk(kept), enqueueTimeoutMs);
     } catch (error) {
@@ -107,13 +99,22 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
     }
   }
 
-  function noteDuplicates(jobs: QueuedJob[], totals: SealTotals): void {
-    for (const { data } of jobs) {
+  /** The chunk without the jobs `unique` leaves out, which are counted as skipped (see `duplicates`). */
+  async function claimUniqueKeys(chunk: QueuedJob[], totals: SealTotals): Promise<{ kept: QueuedJob[]; claimed: string[] }> {
+    let sorted: UniqueSorting<QueuedJob>;
+    try {
+      sorted = await withTimeout(sortUniqueJobs(deps.unique, chunk), enqueueTimeoutMs);
+    } catch (error) {
+      log.error({ err: error }, 'unique keys could not be claimed');
+      throw errors.queueUnavailable();
+    }
+    for (const { data } of sorted.duplicates) {
       totals.present[data.item_index!] = (totals.present[data.item_index!] ?? 0) + 1;
       duplicates.count += 1;
       const reason = `unique: a task for ${data.s3_key} is already queued, running or finished within 24 h`;
       if (duplicates.listed.length < MAX_SKIPPED_LISTED) duplicates.listed.push({ path: data.file_path, reason });
     }
+    return sorted;
   }
 
   /** Whether a listing showing the same size is enough to leave the file out (the worker would skip it without more checks). */
