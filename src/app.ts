@@ -21,7 +21,7 @@ import {
 } from './queue/index.js';
 import { createStorage, instrumentStorage, type Storage } from './storage/index.js';
 import { createExistenceChecker, createExistenceRecorder } from './check/index.js';
-import { createIdempotentPublisher, createPublisher, createRootPolicy } from './publish/index.js';
+import { createIdempotentPublisher, createPublisher, createRootPolicy, createUniqueKeys, trackingUniqueKeys } from './publish/index.js';
 import { createBatchStore, createBatchTracker } from './batches/index.js';
 import { createFileSync, createOutageGate, createUploadWorker, type UploadWorker } from './sync/index.js';
 import {
@@ -37,6 +37,8 @@ import {
   registerPublishRoutes,
   registerQueueUi,
   registerStatsRoute,
+  listenOn,
+  parseListenAddress,
   type RemovedJob,
 } from './http/index.js';
 import { createStatsReader } from './monitoring/index.js';
@@ -70,12 +72,6 @@ export interface App {
   url: string;
   start(): Promise<void>;
   close(): Promise<void>;
-}
-
-export function parseListenAddress(addr: string): { host: string; port: number } {
-  const separator = addr.lastIndexOf(':');
-  const host = addr.slice(0, separator).replace(/^\[|\]$/g, '');
-  return { host: host === '' ? '0.0.0.0' : host, port: Number(addr.slice(separator + 1)) };
 }
 
 function bucketId(config: Config): string {
@@ -119,6 +115,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       },
       batches: apiBatches,
       log,
+      unique: createUniqueKeys({ redis: apiRedis }, { prefix }),
       bucket: {
         list: storage.list?.bind(storage),
         notePresent: async (entries) => {
@@ -155,6 +152,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       return state !== 'active';
     },
   });
+  // Jobs published with `unique` hold their key's claim until they finish or fail (publish/unique.ts).
+  const uniqueBatchTracker = trackingUniqueKeys(batchTracker, createUniqueKeys({ redis: workerRedis }, { prefix }), log);
 
   // Cache prefixes and TTLs are read at each use, so a reloaded config applies at once.
   const cacheSettings = {
@@ -199,7 +198,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   // An api-only daemon runs no upload worker: the worker daemons on the same Redis do.
   const worker: UploadWorker | undefined = runsWorkers
     ? createUploadWorker(
-        { fileSync, log, metrics: metrics.sync, outage, batches: batchTracker },
+        { fileSync, log, metrics: metrics.sync, outage, batches: uniqueBatchTracker },
         {
           connection: workerConnection(config.redis),
           prefix,
@@ -253,7 +252,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     // A job removed in the UI before it ran never reports to its batch: counted failed here.
     const onRemoved = async (queue: Queue, jobs: RemovedJob[]) => {
       if (queue === uploads)
-        await batchTracker.removed(jobs as Array<{ id: string; data: FileSyncJobData }>, 'removed from the queue in the web UI');
+        await uniqueBatchTracker.removed(jobs as Array<{ id: string; data: FileSyncJobData }>, 'removed from the queue in the web UI');
     };
     registerQueueUi(http, { queues, onRemoved, log }, { rootPath: config.asynqmon.root_path, readOnly });
   }
@@ -275,16 +274,16 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       await worker?.start();
       await hooks.start();
       const listen = options.listen ?? parseListenAddress(config.http.addr);
-      await http.listen({ host: listen.host, port: listen.port });
+      const bound = await listenOn(http, listen);
       const address = http.server.address();
       const port = typeof address === 'object' && address !== null ? address.port : listen.port;
-      const host = listen.host === '0.0.0.0' || listen.host === '::' ? '127.0.0.1' : listen.host;
+      const host = bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound;
       app.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      if (servesApi) warnAboutExposure(live.current(), listen.host, log);
+      if (servesApi) warnAboutExposure(live.current(), bound, log);
       const current = live.current();
       log.info(
         {
-          addr: `${listen.host}:${port}`,
+          addr: `${bound.includes(':') ? `[${bound}]` : bound}:${port}`,
           role,
           storage: storage.description,
           concurrency: current.daemon.concurrency,

@@ -18,10 +18,12 @@ export interface CheckAnswer {
   timestamp: string;
   size?: number;
   s3_key: string;
+  /** The same key under the Go daemon's name for it (its clients read this one). */
+  target_path: string;
 }
 
 /** One entry of a `POST /check` answer: a check, or why the key was refused. */
-export type BatchAnswer = CheckAnswer | { s3_key: string; error: string };
+export type BatchAnswer = CheckAnswer | { s3_key: string; target_path: string; error: string };
 
 export interface ExistenceCheckerOptions extends CacheKeyOptions {
   allowedPrefixes: readonly string[];
@@ -47,8 +49,8 @@ export interface ExistenceChecker {
 
 function answerOf(key: string, entry: CacheEntry, cached: boolean): CheckAnswer {
   return entry.exists
-    ? { exists: true, cached, timestamp: entry.timestamp, size: entry.size ?? 0, s3_key: key }
-    : { exists: false, cached, timestamp: entry.timestamp, s3_key: key };
+    ? { exists: true, cached, timestamp: entry.timestamp, size: entry.size ?? 0, s3_key: key, target_path: key }
+    : { exists: false, cached, timestamp: entry.timestamp, s3_key: key, target_path: key };
 }
 
 /**
@@ -134,7 +136,7 @@ export function createExistenceChecker(
           wanted.push(key);
           positions.push(index);
         } else {
-          results[index] = { s3_key: key, error: problem };
+          results[index] = { s3_key: key, target_path: key, error: problem };
         }
       });
 

@@ -38,7 +38,7 @@ export async function runCheck(argv: string[]): Promise<number> {
       }
     } else {
       allPresent = false;
-      answers.push({ s3_key: key, error: errorOf(reply) });
+      answers.push({ s3_key: key, target_path: key, error: errorOf(reply) });
       if (!values.json) process.stdout.write(`${key}: error ${errorOf(reply)}\n`);
     }
   }

@@ -9,3 +9,4 @@ export { registerStatsRoute } from './routes/stats.js';
 export { registerQueueUi, type QueueUiDeps, type QueueUiOptions, type RemovedJob } from './queue-ui.js';
 export { registerHooksRoutes } from './routes/hooks.js';
 export { registerCheckRoutes } from './routes/check.js';
+export { listenOn, parseListenAddress, type ListenAddress } from './listen.js';

@@ -1,6 +1,6 @@
 /**
  * Validation of a `POST /publish` body: the seed's JSON array of
- * `{from, to, delete_after_sync?, overwrite?}`. Every item is checked before anything is
+ * `{from, to, delete_after_sync?, overwrite?}`, plus the Go daemon's `unique?`. Every item is checked before anything is
  * enqueued; messages name the item index as the Go daemon did
  * (`'from' field is required for item 0`). Unknown fields are ignored.
  */
@@ -13,6 +13,8 @@ export interface SyncItem {
   to: string;
   delete_after_sync: boolean;
   overwrite: boolean;
+  /** The Go daemon's `unique`: skip a file whose key has a task queued, running or finished within 24 h. */
+  unique: boolean;
 }
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -40,6 +42,7 @@ function parseItem(item: unknown, index: number): SyncItem {
     to,
     delete_after_sync: optionalBoolean(record, 'delete_after_sync', index),
     overwrite: optionalBoolean(record, 'overwrite', index),
+    unique: optionalBoolean(record, 'unique', index),
   };
 }
 

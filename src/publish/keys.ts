@@ -4,20 +4,22 @@
  * keeps its base name; `to = "/"` means the bucket root. Backslashes become `/`.
  */
 import { basename, sep } from 'node:path';
+import { keyDefect } from '../storage/index.js';
 
 /** Normalises a `to` as given by a client: backslashes to `/`. */
 export function normalizeTarget(to: string): string {
   return to.replace(/\\/g, '/');
 }
 
-/** Why a `to` value is unusable, or undefined when it is fine. */
+/**
+ * Why a `to` value is unusable, or undefined when it is fine. `to` is a key, or a prefix
+ * ending in `/`: it must be a key `/check` accepts once its trailing `/` is dropped, so
+ * every key a publish uploads can be checked (the storage's one key rule).
+ */
 export function targetProblem(to: string): string | undefined {
   if (to === '/') return undefined;
   if (to.startsWith('/')) return 'must be a relative key (no leading \'/\'; use "/" alone for the bucket root)';
-  if (/[\u0000-\u001f\u007f]/.test(to)) return 'must not contain control characters';
-  if (to.split('/').some((segment) => segment === '..')) return "must not contain a '..' segment";
-  if (Buffer.byteLength(to) > 1024) return 'must be at most 1024 bytes';
-  return undefined;
+  return keyDefect(to.endsWith('/') ? to.slice(0, -1) : to);
 }
 
 /** The key prefix under which a folder's files land. */
@@ -33,6 +35,8 @@ export function keyForFolderFile(to: string, relativePath: string): string {
 
 /** Key of a single published file. */
 export function keyForSingleFile(to: string, filePath: string): string {
-  if (to === '/') return basename(filePath);
-  return to.endsWith('/') ? to + basename(filePath) : to;
+  // Backslashes become `/` as in a folder's keys.
+  const name = basename(filePath).replace(/\\/g, '/');
+  if (to === '/') return name;
+  return to.endsWith('/') ? to + name : to;
 }

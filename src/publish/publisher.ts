@@ -12,7 +12,8 @@ import { folderPrefix, keyForFolderFile, keyForSingleFile, targetProblem } from 
 import { nixOrderOfFolderFile, nixOrderOfSingleFile } from './nix-order.js';
 import { hasAnyFile, walkFiles } from './walk.js';
 import { startPrefixListing, type PrefixListing } from './listing.js';
-import type { BatchLedger, BucketView, JobSink, PublishedItem, PublisherOptions, PublishSummary } from './types.js';
+import type { BatchLedger, BucketView, JobSink, PublishedItem, PublisherOptions, PublishSummary, SkippedEntry } from './types.js';
+import { sortUniqueJobs, type UniqueKeys, type UniqueSorting } from './unique.js';
 import { isNarinfo } from '../nix/index.js';
 
 /** At most this many skipped entries are listed in a reply (all are counted and logged). */
@@ -41,7 +42,8 @@ export interface Publisher {
 }
 
 type QueuedJob = { name: string; data: FileSyncJobData; opts: JobsOptions };
-type PublisherDeps = { sink: JobSink; batches: BatchLedger; log: Logger; bucket?: BucketView };
+type PublisherDeps = { sink: JobSink; batches: BatchLedger; log: Logger; bucket?: BucketView; unique?: UniqueKeys };
+type RunDeps = Required<Omit<PublisherDeps, 'unique'>> & Pick<PublisherDeps, 'unique'>;
 
 /** Options are read once per publish: a reloaded config applies to the next one. */
 export function createPublisher(deps: PublisherDeps, settings: Setting<PublisherOptions>): Publisher {
@@ -52,7 +54,7 @@ export function createPublisher(deps: PublisherDeps, settings: Setting<Publisher
 
 /** One publish as it runs: what it needs, its reply so far and the counts it seals with. */
 interface PublishRun {
-  deps: Required<PublisherDeps>;
+  deps: RunDeps;
   options: PublisherOptions;
   chunkSize: number;
   enqueueTimeoutMs: number;
@@ -60,6 +62,11 @@ interface PublishRun {
   summary: PublishSummary;
   /** Counts of what is really in the queue, so a publish cut short still seals exactly. */
   totals: SealTotals;
+  /**
+   * Files `unique` left out (their key has a task already): counted in `totals.present`
+   * (the batch counts them as skipped), reported in the reply's `skipped`.
+   */
+  duplicates: { count: number; listed: SkippedEntry[] };
 }
 
 /** The stages of a publish: resolve the items, open the batch, walk and enqueue each item in chunks, seal. */
@@ -107,6 +114,9 @@ async function resolveItem(item: SyncItem, index: number, options: PublisherOpti
     return { ...item, root, isDirectory: true, size: 0 };
   }
   if (!info.isFile()) throw errors.invalidItem(`'from' is neither a file nor a directory for item ${index}: ${item.from}`);
+  // A file's name can make its key one that /check could not answer for.
+  const problem = targetProblem(keyForSingleFile(item.to, root));
+  if (problem !== undefined) throw errors.invalidItem(`the file's key ${problem} for item ${index}: ${item.from}`);
   return { ...item, root, isDirectory: false, size: info.size };
 }
 
@@ -125,7 +135,7 @@ async function realpathOfNearest(path: string): Promise<string> {
 
 // --- Stage 2: open the batch ----------------------------------------------------------
 
-async function openBatch(deps: Required<PublisherDeps>, options: PublisherOptions, resolved: ResolvedItem[]): Promise<PublishRun> {
+async function openBatch(deps: RunDeps, options: PublisherOptions, resolved: ResolvedItem[]): Promise<PublishRun> {
   const summary: PublishSummary = {
     batch_id: newBatchId(),
     total_files: 0,
@@ -148,6 +158,7 @@ async function openBatch(deps: Required<PublisherDeps>, options: PublisherOption
     orderNix: options.orderNix ?? true,
     summary,
     totals: { total: 0, after: 0, last: 0, skippedEntries: 0, items: resolved.map(() => 0), present: resolved.map(() => 0) },
+    duplicates: { count: 0, listed: [] },
   };
 }
 
@@ -201,6 +212,7 @@ async function* jobsOf(run: PublishRun, item: ResolvedItem, index: number): Asyn
   const common = {
     delete_after_sync: item.delete_after_sync,
     overwrite: item.overwrite,
+    ...(item.unique ? { unique: true } : {}),
     root: item.root,
     batch_id: summary.batch_id,
     item_index: index,
@@ -330,13 +342,15 @@ async function flushAll(run: PublishRun, jobs: QueuedJob[]): Promise<void> {
 async function flush(run: PublishRun, chunk: QueuedJob[]): Promise<void> {
   if (chunk.length === 0) return;
   const { totals } = run;
+  const { kept, claimed } = await claimUniqueKeys(run, chunk);
   try {
-    await withTimeout(run.deps.sink.addBulk(chunk), run.enqueueTimeoutMs);
+    if (kept.length > 0) await withTimeout(run.deps.sink.addBulk(kept), run.enqueueTimeoutMs);
   } catch (error) {
     run.deps.log.error({ err: error }, 'enqueue failed');
+    await run.deps.unique?.release(run.summary.batch_id, claimed).catch(() => undefined);
     throw errors.queueUnavailable();
   }
-  for (const { data } of chunk) {
+  for (const { data } of kept) {
     totals.total += 1;
     totals.items[data.item_index!] = (totals.items[data.item_index!] ?? 0) + 1;
     if (data.wait_for_key !== undefined) totals.after += 1;
@@ -344,13 +358,42 @@ async function flush(run: PublishRun, chunk: QueuedJob[]): Promise<void> {
   }
 }
 
+/** The chunk without the jobs `unique` leaves out, which are counted as skipped (see `duplicates`). */
+async function claimUniqueKeys(run: PublishRun, chunk: QueuedJob[]): Promise<{ kept: QueuedJob[]; claimed: string[] }> {
+  let sorted: UniqueSorting<QueuedJob>;
+  try {
+    sorted = await withTimeout(sortUniqueJobs(run.deps.unique, chunk), run.enqueueTimeoutMs);
+  } catch (error) {
+    run.deps.log.error({ err: error }, 'unique keys could not be claimed');
+    throw errors.queueUnavailable();
+  }
+  const { totals, duplicates } = run;
+  for (const { data } of sorted.duplicates) {
+    totals.present[data.item_index!] = (totals.present[data.item_index!] ?? 0) + 1;
+    duplicates.count += 1;
+    const reason = `unique: a task for ${data.s3_key} is already queued, running or finished within 24 h`;
+    if (duplicates.listed.length < MAX_SKIPPED_LISTED) duplicates.listed.push({ path: data.file_path, reason });
+  }
+  return sorted;
+}
+
 // --- Stage 5: seal the batch -------------------------------------------------------------
 
 async function sealBatch(run: PublishRun): Promise<void> {
   const { summary, totals } = run;
-  summary.present_files = totals.present.reduce((sum, count) => sum + count, 0);
-  summary.total_files = totals.total + summary.present_files;
+  const { duplicates } = run;
+  summary.present_files = totals.present.reduce((sum, count) => sum + count, 0) - duplicates.count;
+  summary.total_files = totals.total + summary.present_files + duplicates.count;
+  reportDuplicates(run);
   await sealWithTotals(run);
+}
+
+function reportDuplicates(run: PublishRun): void {
+  const { summary, duplicates } = run;
+  if (duplicates.count === 0) return;
+  run.deps.log.info({ batch_id: summary.batch_id, skipped: duplicates.count }, 'unique: files whose key has a task already were not enqueued');
+  summary.skipped_count += duplicates.count;
+  summary.skipped.push(...duplicates.listed.slice(0, Math.max(0, MAX_SKIPPED_LISTED - summary.skipped.length)));
 }
 
 async function sealWithTotals(run: PublishRun): Promise<void> {

@@ -27,6 +27,8 @@ export interface FileSyncJobData {
   batch_id?: string;
   /** Index of the request item that produced this job. */
   item_index?: number;
+  /** Published with `"unique": true`: the job holds its key's claim (`publish/unique.ts`), which follows its outcome. */
+  unique?: boolean;
   /** Nix ordering: upload only once this key of the same batch is in the bucket (a narinfo's NAR). */
   wait_for_key?: string;
   /** Nix ordering: upload only after every other file of the batch (`nix-cache-info`). */

@@ -6,6 +6,7 @@ import type { Storage } from './types.js';
 export type { Storage, LocalFile, ObjectInfo, PutOptions, PutResult, HeadOptions, ListedObject, ListPage, ListOptions } from './types.js';
 export { IntegrityError } from './types.js';
 export { openLocalFile, readStreamOf } from './local-file.js';
+export { keyDefect, MAX_KEY_BYTES } from './keys.js';
 export { createS3Storage, type S3StorageOptions } from './s3.js';
 export { createFsStorage, type FsStorageOptions } from './fs.js';
 export { HashingStream, md5OfStream, md5OfFile, multipartEtagOfFile } from './hashing.js';

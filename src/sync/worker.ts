@@ -6,6 +6,7 @@ import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queu
 import { PermanentError, type FileSync, type JobContext } from './handler.js';
 import { isUnreachableError, type OutageGate } from './outage.js';
 import { jobDataProblem } from './validate.js';
+import { completeJobData } from './payload.js';
 import type { SyncMetrics } from './metrics.js';
 import type { BatchTracker, OutcomeClass } from '../batches/index.js';
 
@@ -80,6 +81,8 @@ export function createUploadWorker(
 
   async function process(job: Job<FileSyncJobData, FileSyncResult>, token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
     const jobId = job.id ?? '';
+    // A job carrying only the Go daemon's payload gets the fields it lacks.
+    job.data = (await completeJobData(job.data)) as FileSyncJobData;
     const problem = jobDataProblem(job.data);
     if (problem !== undefined) {
       const reason = `invalid job data: ${problem}`;

@@ -15,11 +15,12 @@ describe('GET /check', () => {
       await stack.put('store/abc.narinfo', 'StorePath: /nix/store/abc\n');
       const first = await stack.daemon.get('/check/store/abc.narinfo');
       assert.equal(first.status, 200);
-      assert.deepEqual(Object.keys(first.body), ['exists', 'cached', 'timestamp', 'size', 's3_key']);
+      assert.deepEqual(Object.keys(first.body), ['exists', 'cached', 'timestamp', 'size', 's3_key', 'target_path']);
       assert.equal(first.body.exists, true);
       assert.equal(first.body.cached, false);
       assert.equal(first.body.size, 26);
       assert.equal(first.body.s3_key, 'store/abc.narinfo');
+      assert.equal(first.body.target_path, 'store/abc.narinfo', "the Go daemon's name for the key");
       assert.match(first.body.timestamp, RFC3339);
       assert.ok(Math.abs(Date.parse(first.body.timestamp) - Date.now()) < 60_000);
 
@@ -29,7 +30,7 @@ describe('GET /check', () => {
 
       const missing = await stack.daemon.get('/check/store/missing.narinfo');
       assert.equal(missing.status, 200, 'a missing key is still 200');
-      assert.deepEqual(Object.keys(missing.body), ['exists', 'cached', 'timestamp', 's3_key'], 'no size when missing');
+      assert.deepEqual(Object.keys(missing.body), ['exists', 'cached', 'timestamp', 's3_key', 'target_path'], 'no size when missing');
       assert.equal(missing.body.exists, false);
       const again = await stack.daemon.get('/check/store/missing.narinfo');
       assert.deepEqual(again.body, { ...missing.body, cached: true });

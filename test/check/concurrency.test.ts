@@ -72,6 +72,11 @@ describe('/check under concurrency, and POST /check', () => {
         ],
       );
       assert.equal(results[1].error, 'key not allowed: must start with allowed prefix');
+      assert.deepEqual(
+        results.map((r: any) => r.target_path),
+        ['store/fresh', 'etc/passwd', 'store/cached', 'store/../x', 'store/none', 'store/fresh'],
+        "every answer, refusals included, names its key under the Go daemon's name too",
+      );
       assert.match(results[3].error, /path traversal/);
       assert.equal(stack.heads('store/fresh'), 1, 'a key asked twice is HEADed once');
       assert.equal(stack.heads('store/none'), 1);

@@ -177,5 +177,9 @@ describe('sync4loong check (the /check contract)', () => {
     const json = await cli(['check', 'store/nar/x.nar.xz', '--json', '--url', url]);
     assert.equal(json.code, 1);
     assert.equal(JSON.parse(json.stdout)[0].exists, false);
+    const refused = await cli(['check', 'etc/passwd', '--json', '--url', url]);
+    assert.deepEqual(JSON.parse(refused.stdout), [
+      { s3_key: 'etc/passwd', target_path: 'etc/passwd', error: '400: key not allowed: must start with allowed prefix' },
+    ]);
   });
 });

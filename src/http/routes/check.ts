@@ -8,6 +8,8 @@ const answerProperties = {
   timestamp: { type: 'string' },
   size: { type: 'integer' },
   s3_key: { type: 'string' },
+  // The Go daemon's name for the key: both are sent, with the same value.
+  target_path: { type: 'string' },
 } as const;
 const answerSchema = { type: 'object', properties: answerProperties } as const;
 const batchSchema = {
@@ -15,7 +17,17 @@ const batchSchema = {
   properties: { results: { type: 'array', items: { type: 'object', properties: { ...answerProperties, error: { type: 'string' } } } } },
 } as const;
 
-const pathKey = (request: FastifyRequest) => (request.params as { '*': string })['*'];
+/**
+ * The key in a `/check/{key}` path. The router drops a trailing `/` (`ignoreTrailingSlash`):
+ * it is put back, so `/check/store/sub/` is refused as `?key=store/sub/` is, instead of
+ * answering for `store/sub`.
+ */
+const pathKey = (request: FastifyRequest) => {
+  const key = (request.params as { '*': string })['*'];
+  if (key === '' || key.endsWith('/')) return key;
+  const query = request.url.indexOf('?');
+  return (query === -1 ? request.url : request.url.slice(0, query)).endsWith('/') ? `${key}/` : key;
+};
 const queryKey = (request: FastifyRequest) => (request.query as { key?: unknown }).key;
 
 /**

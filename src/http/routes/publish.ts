@@ -1,12 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import { errors } from '../../errors.js';
 import { isIdempotencyKey, type IdempotentPublisher } from '../../publish/index.js';
+import { parseAnyBodyAsJson } from '../any-content-type.js';
 
 /**
  * `POST /publish`: the seed's body and reply, plus `batch_id`, `total_files`,
  * `present_files` and per-item counts. An `Idempotency-Key` header makes retries safe (same reply, nothing enqueued twice).
+ * The body is JSON whatever its `Content-Type` (the Go daemon's rule), hence its own plugin scope.
  */
 export function registerPublishRoutes(app: FastifyInstance, deps: { publisher: IdempotentPublisher }): void {
+  void app.register(async (scope) => {
+    parseAnyBodyAsJson(scope);
+    registerPublishRoute(scope, deps);
+  });
+}
+
+function registerPublishRoute(app: FastifyInstance, deps: { publisher: IdempotentPublisher }): void {
   app.post('/publish', { config: { seedErrorShape: true } }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
     if (key !== undefined && !isIdempotencyKey(key)) throw errors.invalidIdempotencyKey();
