@@ -29,6 +29,7 @@ export async function runDaemon(configFile: string | undefined): Promise<number>
   };
   const log = createLogger({ level: config.daemon.log_level, secrets });
   if (loaded.unknownKeys.length > 0) log.warn({ keys: loaded.unknownKeys.join(',') }, 'unknown config keys ignored');
+  for (const warning of loaded.warnings ?? []) log.warn({ warning }, 'config warning');
   if (loaded.file !== undefined) log.info({ file: loaded.file }, 'config loaded');
   live = createLiveConfig({ log, load }, { initial: loaded });
   let stopping = false;

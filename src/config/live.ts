@@ -105,6 +105,7 @@ export function createLiveConfig(deps: { log: Logger; load: () => LoadedConfig }
       return { outcome: 'rejected', changed: [], restartPending, problems };
     }
     if (loaded.unknownKeys.length > 0) log.warn({ keys: loaded.unknownKeys.join(',') }, 'unknown config keys ignored');
+    for (const warning of loaded.warnings ?? []) log.warn({ warning }, 'config warning');
     const previous = running;
     const pending = changedKeys(previous, loaded.config).filter(needsRestart);
     const next = pending.length > 0 ? keepRunningValues(loaded.config, previous, pending) : loaded.config;

@@ -6,7 +6,7 @@
  * is checked against this file by `test/config/readme.test.ts`.
  */
 import { z } from 'zod';
-import { splitCommand } from '../hooks/words.js';
+import { parseCommand } from '../hooks/words.js';
 
 /** `host:port` as Go's `hostname_port` validator accepts it; the host may be empty (`:8080`). */
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/;
@@ -166,7 +166,9 @@ export const daemonSchema = z.object({
   ssh_command: z
     .string()
     .default('')
-    .describe('Command run once after uploads settle (see "Post-sync command"): split into words like a POSIX shell, run without a shell.'),
+    .describe(
+      'Command run once after uploads settle (see docs/post-sync.md): split on whitespace and run without a shell, as the Go daemon did; quotes keep a word together, other characters are passed on literally.',
+    ),
   ssh_debounce_minutes: positiveMinutes
     .default(5)
     .describe('Quiet time after the last upload before the post-sync command runs, in minutes (> 0, fractions allowed).'),
@@ -413,7 +415,6 @@ export function crossSectionProblems(raw: Record<string, Record<string, unknown>
   } else if (type === 'sftp') {
     problems.push(...sftpProblems(raw.sftp));
   }
-  problems.push(...sshCommandProblems(raw.daemon));
   return problems;
 }
 
@@ -433,16 +434,26 @@ function sftpProblems(sftp: Record<string, unknown> | undefined): string[] {
   return problems;
 }
 
-/** An enabled `ssh_command` must split into words (unless it runs with `sh -c`). */
-function sshCommandProblems(daemon: Record<string, unknown> | undefined): string[] {
-  const command = daemon?.ssh_command;
-  if (daemon?.enable_ssh_task !== true || daemon.ssh_shell === true || typeof command !== 'string' || command.trim() === '') return [];
-  try {
-    splitCommand(command);
-    return [];
-  } catch (error) {
-    return [`daemon.ssh_command: ${(error as Error).message}`];
+/**
+ * What a valid config does that its author may not expect, for the log at start. An
+ * enabled `ssh_command` with shell syntax runs as the Go daemon ran it (its characters
+ * passed on literally), which is rarely what a local shell would do.
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  const { enable_ssh_task, ssh_shell, ssh_command } = config.daemon;
+  if (enable_ssh_task && !ssh_shell && ssh_command.trim() !== '') {
+    const { shellSyntax, unterminated } = parseCommand(ssh_command);
+    if (shellSyntax.length > 0) {
+      warnings.push(
+        `daemon.ssh_command contains shell syntax (${shellSyntax.join(', ')}) that is passed on literally inside its words, as the Go daemon did (ssh hands it to the remote shell); set daemon.ssh_shell = true to run the command with sh -c here instead`,
+      );
+    }
+    if (unterminated.length > 0) {
+      warnings.push(`daemon.ssh_command has an unterminated ${unterminated.join(', ')}: kept as a literal character, as the Go daemon did`);
+    }
   }
+  return warnings;
 }
 
 function isHttpUrl(value: string): boolean {
