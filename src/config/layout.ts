@@ -64,13 +64,13 @@ function same(a: unknown, b: unknown): boolean {
 }
 
 /** Lower-cases every table key (Viper's keys are case-insensitive), warning for each one renamed. */
-function lowerKeys(table: Table, path: string, warnings: string[]): Table {
+function lowerKeys(table: Table, path: string, written: string, warnings: string[]): Table {
   const out: Table = {};
   for (const [key, value] of Object.entries(table)) {
     const lower = key.toLowerCase();
-    const name = `${path}${key}`;
-    const lowered = isTable(value) ? lowerKeys(value, `${path}${lower}.`, warnings) : value;
+    const name = `${written}${key}`;
     if (lower !== key) warnings.push(`config key ${name} read as ${path}${lower} (keys are case-insensitive, as in the Go daemon)`);
+    const lowered = isTable(value) ? lowerKeys(value, `${path}${lower}.`, `${name}.`, warnings) : value;
     const existing = out[lower];
     if (existing === undefined) out[lower] = lowered;
     else if (isTable(existing) && isTable(lowered)) out[lower] = { ...existing, ...lowered };
@@ -189,7 +189,7 @@ export function translateFile(parsed: Table): Translated {
   const warnings: string[] = [];
   const problems: string[] = [];
   const unknownKeys: string[] = [];
-  const file = lowerKeys(parsed, '', warnings);
+  const file = lowerKeys(parsed, '', '', warnings);
   const goLayout = liftStorageTable(file, 's3', warnings, problems);
   liftStorageTable(file, 'sftp', warnings, problems);
   // The Go release defaulted the region of [storage.s3]; the early design required it.
