@@ -84,9 +84,9 @@ in
     };
     environment.etc."sync4loong/config.toml".source = configFile;
     users.users = lib.mkIf cfg.mkUser {
-      ${"$"}{cfg.user} = { isSystemUser = true; group = cfg.group; description = "sync4loong daemon user"; };
+      ${cfg.user} = { isSystemUser = true; group = cfg.group; description = "sync4loong daemon user"; };
     };
-    users.groups = lib.mkIf cfg.mkGroup { ${"$"}{cfg.group} = { }; };
+    users.groups = lib.mkIf cfg.mkGroup { ${cfg.group} = { }; };
     systemd.services.sync4loong = {
       description = "sync4loong";
       wantedBy = [ "multi-user.target" ];
