@@ -113,10 +113,58 @@ prometheus_addr = "127.0.0.1:9"
 `;
 }
 
-function cli(args: string[]) {
-  const result = spawnSync(process.execPath, [join(projectRoot, 'bin', 'sync4loong'), ...args], { encoding: 'utf8', timeout: 30_000 });
+function cli(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, [join(projectRoot, 'bin', 'sync4loong'), ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, ...env },
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
+
+describe("the Go daemon's command line", () => {
+  /** A config that fails validation: reaching the daemon's config check proves the route taken, before any server is needed. */
+  async function badConfig(): Promise<string> {
+    const file = join(await tempDir('cfg-go-flags'), 'config.toml');
+    await writeFile(file, '[storage]\ntype = "s3"\n[storage.s3]\nbucket = "b"\n[redis]\ndb = 99\n');
+    return file;
+  }
+
+  for (const form of ['--config F', '-config F', '--config=F', '-config=F']) {
+    it(`\`sync4loong ${form}\` runs the daemon (its config check answers, not the usage)`, async () => {
+      const file = await badConfig();
+      const args = form.includes('=') ? [form.replace('F', file)] : [form.split(' ')[0]!, file];
+      const result = cli(args);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /^invalid configuration:/);
+      assert.match(result.stderr, /redis\.db/);
+      assert.match(result.stderr, /s3\.endpoint is required when storage\.type is "s3"/);
+      assert.doesNotMatch(result.stderr + result.stdout, /Usage:/);
+    });
+  }
+
+  it('plain `sync4loong` runs the daemon when SYNC4LOONG_CONFIG names a file, and prints the usage without any', async () => {
+    const file = await badConfig();
+    const named = cli([], { SYNC4LOONG_CONFIG: file });
+    assert.equal(named.code, 2);
+    assert.match(named.stderr, /^invalid configuration:/);
+    // Assumes no /etc/sync4loong/config.toml on the test machine (the Go default path).
+    const none = cli([], { SYNC4LOONG_CONFIG: '' });
+    assert.equal(none.code, 2);
+    assert.match(none.stdout, /Usage:/);
+  });
+
+  it('refuses storage.type = "sftp" in the Go layout with a clear message until its backend is built', async () => {
+    const file = join(await tempDir('cfg-go-sftp'), 'config.toml');
+    await writeFile(file, '[storage]\ntype = "sftp"\n[storage.sftp]\nhost = "sftp.invalid"\nusername = "u"\nprivate_key = "k"\n');
+    const printed = cli(['config', '--config', file]);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.match(printed.stdout, /\[sftp\]\nhost = "sftp\.invalid"\nport = 22\n/);
+    const result = cli(['--config', file]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /the sftp storage backend is not part of this build yet/);
+  });
+});
 
 describe('the Go daemon as a drop-in', () => {
   let redis: RedisServer;

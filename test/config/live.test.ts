@@ -188,7 +188,16 @@ describe('reload policy', () => {
     validateConfig({ storage: { type: 'fs', root: '/x' }, http: { auth_tokens: ['a-token-of-16-chars!'] }, [section]: values });
 
   it('names the keys that need a restart', () => {
-    for (const key of ['redis.addr', 'redis.password', 's3.bucket', 'storage.root', 'http.addr', 'http.body_limit_bytes']) {
+    for (const key of [
+      'redis.addr',
+      'redis.password',
+      's3.bucket',
+      'sftp.host',
+      'sftp.private_key',
+      'storage.root',
+      'http.addr',
+      'http.body_limit_bytes',
+    ]) {
       assert.ok(needsRestart(key), key);
     }
     for (const key of ['asynqmon.enabled', 'asynqmon.root_path', 'daemon.role', 'daemon.job_lock_seconds'])
