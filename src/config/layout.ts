@@ -150,7 +150,8 @@ function goOnlyS3Keys(file: Table, warnings: string[], problems: string[]): void
     const publish = isTable(file.publish) ? file.publish : (file.publish = {});
     if (!isTable(publish)) return;
     const asMinutes = Math.min(1440, Math.ceil(timeoutSeconds / 60));
-    const given = publish.timeout_minutes;
+    const written = publish.timeout_minutes;
+    const given = typeof written === 'string' ? (coerceQuoted(written, 'number')?.value ?? written) : written;
     if (typeof given === 'number' && given <= asMinutes) {
       if (given !== asMinutes) {
         warnings.push(

@@ -170,6 +170,18 @@ describe('config layouts', () => {
     ]);
   });
 
+  it('keeps a shorter publish.timeout_minutes over file_upload_timeout_seconds, even quoted', async () => {
+    const file = await fileWith(
+      '[storage]\ntype = "fs"\nroot = "/x"\n[storage.s3]\nfile_upload_timeout_seconds = 14400\n[publish]\ntimeout_minutes = "20"\n',
+    );
+    const { config, warnings = [] } = loadConfig({ file, env: {} });
+    assert.equal(config.publish.timeout_minutes, 20);
+    assert.deepEqual(warnings, [
+      's3.file_upload_timeout_seconds = 14400 and publish.timeout_minutes = 20 both limit an upload: the shorter, publish.timeout_minutes = 20, is used',
+      'publish.timeout_minutes: the value "20" read as 20 (quoted scalar, as Viper did)',
+    ]);
+  });
+
   it('refuses what the Go daemon refused in its own keys, and what does not convert', async () => {
     const file = await fileWith(
       '[storage]\ntype = "fs"\nroot = "/x"\n[storage.s3]\nfile_upload_retry_count = 9\nenable_integrity_check = "maybe"\n[redis]\ndb = "one"\n',
