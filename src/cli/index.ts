@@ -47,14 +47,15 @@ function version(): string {
 }
 
 /**
- * The Go daemon's flags, as Go's flag package takes them (`-config F`, `-config=F`), in
- * the form parseArgs takes (`--config F`, `--config=F`). Stops at `--`.
+ * The Go daemon's flags, as Go's flag package takes them (`-config F`, `-config=F`,
+ * `-help`), in the form parseArgs takes (`--config F`, `--config=F`, `--help`). Stops at `--`.
  */
 export function normaliseGoFlags(argv: readonly string[]): string[] {
   const end = argv.indexOf('--');
   return argv.map((arg, index) => {
     if (end !== -1 && index >= end) return arg;
     if (arg === '-config') return '--config';
+    if (arg === '-help') return '--help';
     if (arg.startsWith('-config=')) return `-${arg}`;
     return arg;
   });

@@ -143,6 +143,12 @@ describe("the Go daemon's command line", () => {
     });
   }
 
+  it("`-help` prints the usage, as Go's flag package did", () => {
+    const result = cli(['-help']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /sync4loong --config FILE/);
+  });
+
   it('plain `sync4loong` runs the daemon when SYNC4LOONG_CONFIG names a file, and prints the usage without any', async () => {
     const file = await badConfig();
     const named = cli([], { SYNC4LOONG_CONFIG: file });
