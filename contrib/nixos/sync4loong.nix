@@ -2,7 +2,7 @@
 #
 #   services.sync4loong = {
 #     enable = true;
-#     package = pkgs.callPackage ./package.nix { };   # a buildNpmPackage of this repository
+#     # package defaults to pkgs.sync4loong (the flake's overlay) or ./package.nix built here
 #     settings = {
 #       redis.addr = "127.0.0.1:6379";
 #       storage.type = "s3";
@@ -14,6 +14,11 @@
 #     };
 #     outboxDirs = [ "/var/cache/nix-outbox" ];
 #   };
+#
+# The Go daemon's module options (enable, package, settings, user, group, mkUser, mkGroup)
+# work unchanged, with the Go module's defaults; `settings` may be written in the Go
+# release's layout (storage.s3, storage.sftp), which the daemon translates at start.
+# With the flake: `imports = [ sync4loong.nixosModules.default ];`.
 #
 # The config lands in /etc/sync4loong/config.toml; `nixos-rebuild switch` reloads the
 # daemon (SIGHUP) when only the settings changed, so live keys apply without a restart.
@@ -30,12 +35,34 @@ in
     enable = lib.mkEnableOption "sync4loong, which pushes local folders to S3 through a Redis job queue";
     package = lib.mkOption {
       type = lib.types.package;
+      default = pkgs.sync4loong or (pkgs.callPackage ./package.nix { });
+      defaultText = lib.literalExpression "pkgs.sync4loong or (pkgs.callPackage ./package.nix { })";
       description = "The sync4loong package (bin/sync4loong).";
     };
     settings = lib.mkOption {
       type = format.type;
       default = { };
       description = "Contents of config.toml; see docs/configuration.md. Keep secrets in *_file keys.";
+    };
+    user = lib.mkOption {
+      type = lib.types.str;
+      default = "sync4loong";
+      description = "User account under which sync4loong runs.";
+    };
+    group = lib.mkOption {
+      type = lib.types.str;
+      default = "sync4loong";
+      description = "Group under which sync4loong runs.";
+    };
+    mkUser = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = "Whether to create the user account `user`.";
+    };
+    mkGroup = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = "Whether to create the group `group`.";
     };
     outboxDirs = lib.mkOption {
       type = lib.types.listOf lib.types.path;
@@ -56,8 +83,10 @@ in
       settings = { appendonly = "yes"; maxmemory-policy = "noeviction"; };
     };
     environment.etc."sync4loong/config.toml".source = configFile;
-    users.users.sync4loong = { isSystemUser = true; group = "sync4loong"; };
-    users.groups.sync4loong = { };
+    users.users = lib.mkIf cfg.mkUser {
+      ${cfg.user} = { isSystemUser = true; group = cfg.group; description = "sync4loong daemon user"; };
+    };
+    users.groups = lib.mkIf cfg.mkGroup { ${cfg.group} = { }; };
     systemd.services.sync4loong = {
       description = "sync4loong";
       wantedBy = [ "multi-user.target" ];
@@ -69,8 +98,8 @@ in
       serviceConfig = {
         ExecStart = "${cfg.package}/bin/sync4loong daemon";
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
-        User = "sync4loong";
-        Group = "sync4loong";
+        User = cfg.user;
+        Group = cfg.group;
         Restart = "on-failure";
         TimeoutStopSec = 90;
         ProtectSystem = "strict";

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { ConfigError, loadConfig, redactConfig, toToml } from '../config/index.js';
+import { ConfigError, configFileFor, loadConfig, redactConfig, toToml } from '../config/index.js';
 import { CliError } from './client.js';
 import { runDaemon } from './daemon.js';
 import { runCheck } from './check.js';
@@ -16,6 +16,8 @@ const HELP = `sync4loong — push local folders to S3-compatible storage through
 Usage:
   sync4loong daemon [--config FILE]   run the HTTP API and the upload workers (daemon.role);
                                       the config reloads when its file changes, or on SIGHUP
+  sync4loong --config FILE            the same, as the Go daemon was started (-config FILE,
+                                      -config=FILE, --config=FILE work too)
   sync4loong config [--config FILE]   print the effective configuration (secrets redacted)
   sync4loong publish FROM TO [--delete-after-sync] [--overwrite] [--wait] [--json]
                                       ask a running daemon to upload FROM (a folder or a
@@ -31,8 +33,10 @@ Client options (publish, check):
   --config FILE   config file to read those from
 publish and check exit with 1 when a file failed, a key is missing, or the request failed.
 
-The config file may also be named by SYNC4LOONG_CONFIG; every key can be overridden by
-SYNC4LOONG_<SECTION>_<KEY> (for example SYNC4LOONG_REDIS_ADDR, SYNC4LOONG_S3_SECRET_KEY).
+The config file may also be named by SYNC4LOONG_CONFIG; with neither, /etc/sync4loong/config.toml
+is read when it exists (and plain \`sync4loong\` then runs the daemon, as the Go daemon did).
+Every key can be overridden by SYNC4LOONG_<SECTION>_<KEY> (for example
+SYNC4LOONG_REDIS_ADDR, SYNC4LOONG_S3_SECRET_KEY).
 `;
 
 const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { publish: runPublish, check: runCheck };
@@ -42,7 +46,23 @@ function version(): string {
   return pkg.version;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * The Go daemon's flags, as Go's flag package takes them (`-config F`, `-config=F`,
+ * `-help`), in the form parseArgs takes (`--config F`, `--config=F`, `--help`). Stops at `--`.
+ */
+export function normaliseGoFlags(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((arg, index) => {
+    if (end !== -1 && index >= end) return arg;
+    if (arg === '-config') return '--config';
+    if (arg === '-help') return '--help';
+    if (arg.startsWith('-config=')) return `-${arg}`;
+    return arg;
+  });
+}
+
+export async function main(rawArgv: string[]): Promise<number> {
+  const argv = normaliseGoFlags(rawArgv);
   const client = CLIENT_COMMANDS[argv[0] ?? ''];
   if (client !== undefined && !argv.includes('--help') && !argv.includes('-h')) return runClient(client, argv.slice(1));
   let parsed;
@@ -65,7 +85,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  const command = positionals[0];
+  // No command, as the Go daemon was started: run the daemon when there is a config to read.
+  const command = positionals[0] ?? (values.help || configFileFor({ file: values.config }) === undefined ? undefined : 'daemon');
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return command === undefined && !values.help ? 2 : 0;
@@ -75,7 +96,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'daemon':
         return await runDaemon(values.config);
       case 'config': {
-        const { config } = loadConfig({ file: values.config });
+        const { config, unknownKeys, warnings = [] } = loadConfig({ file: values.config });
+        if (unknownKeys.length > 0) process.stderr.write(`warning: unknown config keys ignored: ${unknownKeys.join(', ')}\n`);
+        for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
         process.stdout.write(toToml(redactConfig(config)));
         return 0;
       }

@@ -1,4 +1,15 @@
-export { loadConfig, validateConfig, redactConfig, redactUrl, secretValues, envName, ConfigError, ENV_PREFIX } from './load.js';
+export {
+  loadConfig,
+  validateConfig,
+  redactConfig,
+  redactUrl,
+  secretValues,
+  envName,
+  configFileFor,
+  ConfigError,
+  ENV_PREFIX,
+  DEFAULT_CONFIG_FILE,
+} from './load.js';
 export type { LoadOptions, LoadedConfig } from './load.js';
 export { configSchema, sections, secretKeys } from './schema.js';
 export type { Config, SectionName } from './schema.js';

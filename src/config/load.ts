@@ -3,19 +3,21 @@
  * environment variables, then one validation of everything (all errors reported at
  * once), then a deep freeze.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import {
   configSchema,
+  configWarnings,
   crossSectionProblems,
   secretFileKeys,
   sections,
   secretKeys,
   urlSecretKeys,
   type Config,
-  type SectionName,
 } from './schema.js';
+import { coerceEnv, kindOf } from './coerce.js';
+import { translateFile, type Raw } from './layout.js';
 
 export const ENV_PREFIX = 'SYNC4LOONG_';
 
@@ -27,11 +29,19 @@ export class ConfigError extends Error {
   }
 }
 
+/** The file the Go daemon read when none was named; used when it exists. */
+export const DEFAULT_CONFIG_FILE = '/etc/sync4loong/config.toml';
+
 export interface LoadOptions {
-  /** Path of the TOML file; falls back to `SYNC4LOONG_CONFIG`; none is fine. */
+  /**
+   * Path of the TOML file; falls back to `SYNC4LOONG_CONFIG`, then to `defaultFile` when
+   * it exists; none is fine.
+   */
   file?: string | undefined;
   /** Environment to read overrides from (defaults to `process.env`). */
   env?: NodeJS.ProcessEnv;
+  /** The file read when none is named (default `/etc/sync4loong/config.toml`, as the Go daemon). */
+  defaultFile?: string;
 }
 
 export interface LoadedConfig {
@@ -40,41 +50,45 @@ export interface LoadedConfig {
   file: string | undefined;
   /** Keys present in the file that the schema does not know (ignored, as Viper did). */
   unknownKeys: string[];
+  /**
+   * What loading did that the operator should know of (a Go key translated, a quoted
+   * scalar converted, a key accepted that changes nothing); logged at start.
+   */
+  warnings?: string[];
 }
 
-type Raw = Record<string, Record<string, unknown>>;
+/** The config file to read: the one named, else `SYNC4LOONG_CONFIG`, else the default when it exists. */
+export function configFileFor(options: LoadOptions = {}): string | undefined {
+  const env = options.env ?? process.env;
+  const named = options.file ?? (env[`${ENV_PREFIX}CONFIG`] || undefined);
+  if (named !== undefined) return named;
+  const fallback = options.defaultFile ?? DEFAULT_CONFIG_FILE;
+  return existsSync(fallback) ? fallback : undefined;
+}
 
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
-  const file = options.file ?? (env[`${ENV_PREFIX}CONFIG`] || undefined);
-  const raw: Raw = {};
+  const file = configFileFor(options);
+  let raw: Raw = {};
   for (const name of Object.keys(sections)) raw[name] = {};
   const unknownKeys: string[] = [];
+  const warnings: string[] = [];
   const problems: string[] = [];
 
   if (file !== undefined) {
-    const fromFile = readTomlFile(file);
-    for (const [name, value] of Object.entries(fromFile)) {
-      if (!(name in sections)) {
-        unknownKeys.push(name);
-        continue;
-      }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        problems.push(`${name}: must be a [${name}] table`);
-        continue;
-      }
-      const section = sections[name as SectionName];
-      for (const [key, keyValue] of Object.entries(value)) {
-        if (key in section.shape) raw[name]![key] = keyValue;
-        else unknownKeys.push(`${name}.${key}`);
-      }
-    }
+    const translated = translateFile(readTomlFile(file));
+    raw = translated.raw;
+    unknownKeys.push(...translated.unknownKeys);
+    warnings.push(...translated.warnings);
+    problems.push(...translated.problems);
   }
 
   applyEnv(raw, env);
   problems.push(...readSecretFiles(raw));
   if (problems.length > 0) throw new ConfigError(problems);
-  return { config: validateConfig(raw), file, unknownKeys };
+  const config = validateConfig(raw);
+  warnings.push(...configWarnings(config));
+  return { config, file, unknownKeys, warnings };
 }
 
 /** Validates a raw config object (sections of keys), reporting every problem at once. */
@@ -143,50 +157,16 @@ export function envName(section: string, key: string): string {
   return `${ENV_PREFIX}${section.toUpperCase()}_${key.toUpperCase()}`;
 }
 
+/** Sections the Go release nested under `[storage]`: `SYNC4LOONG_STORAGE_S3_*` works too. */
+const NESTED_UNDER_STORAGE = new Set(['s3', 'sftp']);
+
 function applyEnv(raw: Raw, env: NodeJS.ProcessEnv): void {
   for (const [name, section] of Object.entries(sections)) {
     for (const [key, type] of Object.entries(section.shape)) {
-      const value = env[envName(name, key)];
+      const value = env[envName(name, key)] ?? (NESTED_UNDER_STORAGE.has(name) ? env[envName(`storage_${name}`, key)] : undefined);
       if (value === undefined) continue;
       raw[name]![key] = coerceEnv(value, kindOf(type as z.ZodType));
     }
-  }
-}
-
-type Kind = 'string' | 'number' | 'boolean' | 'array';
-
-function kindOf(type: z.ZodType): Kind {
-  let inner: z.ZodType = type;
-  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) {
-    inner = inner.unwrap() as z.ZodType;
-  }
-  if (inner instanceof z.ZodNumber) return 'number';
-  if (inner instanceof z.ZodBoolean) return 'boolean';
-  if (inner instanceof z.ZodArray) return 'array';
-  return 'string';
-}
-
-/** Env values are strings; turn them into the schema's type, or leave them for validation to report. */
-function coerceEnv(value: string, kind: Kind): unknown {
-  const trimmed = value.trim();
-  switch (kind) {
-    case 'number': {
-      const number = Number(trimmed);
-      return trimmed === '' || Number.isNaN(number) ? value : number;
-    }
-    case 'boolean': {
-      const lower = trimmed.toLowerCase();
-      if (['true', '1', 'yes', 'on'].includes(lower)) return true;
-      if (['false', '0', 'no', 'off'].includes(lower)) return false;
-      return value;
-    }
-    case 'array':
-      return trimmed
-        .split(',')
-        .map((part) => part.trim())
-        .filter((part) => part !== '');
-    default:
-      return value;
   }
 }
 

@@ -11,6 +11,7 @@ import type { Config } from './schema.js';
 export const RESTART_KEYS: readonly string[] = [
   'redis',
   's3',
+  'sftp',
   'storage',
   'http.addr',
   'http.body_limit_bytes',

@@ -11,7 +11,7 @@ export {
   type PostSyncResult,
 } from './post-sync.js';
 export { postSyncOptions } from './options.js';
-export { splitCommand, CommandSyntaxError } from './words.js';
+export { splitCommand, parseCommand, CommandSyntaxError, type ParsedCommand } from './words.js';
 export { runCommand, terminateGroup, type CommandResult, type RunCommandOptions } from './run-command.js';
 export { createChangeSet, type ChangeSet, type ChangeBatch, type PendingTiming } from './changes.js';
 export { createUploadNotifier, type UploadNotifier } from './notifier.js';

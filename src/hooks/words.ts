@@ -1,17 +1,20 @@
 /**
- * Splits `daemon.ssh_command` into an argv the way a POSIX shell splits words: blanks
- * separate words; single quotes keep everything literal; double quotes keep everything
- * literal except `\` before `$`, `` ` ``, `"`, `\` or a newline; an unquoted `\` makes the
- * next character literal; `\` + newline joins lines; `#` at the start of a word begins a
- * comment. Adjacent quoted and unquoted parts form one word (`a'b c'd` is `ab cd`).
- *
- * What a shell would do beyond splitting is refused with a message, instead of being
- * silently passed on as literal text: operators (`| & ; < > ( )` and an unquoted newline),
- * expansions (`$`, `` ` ``, a leading `~`), `NAME=value` prefixes and reserved words in
- * command position. So every command accepted here gets exactly the argv `sh` would give
- * it, except that glob characters (`* ? [`) stay literal (no file name expansion; `sh`
- * also leaves them literal when nothing matches). For anything else, `ssh_shell = true`
- * runs the string with `sh -c`.
+ * Splits `daemon.ssh_command` into an argv. The Go daemon split it on whitespace and ran
+ * it without a shell, so every character reached the command as typed (and `ssh` handed
+ * `~ $ | ;` to the remote shell). Here too: words are separated by whitespace (what Go's
+ * `strings.Fields` splits on) and every character we do not interpret is passed on
+ * literally inside its word. What we do interpret is POSIX quoting, so that a quoted
+ * argument stays one word (the Go daemon sent `'a` and `b'` for `'a b'`):
+ * - single quotes keep everything literal;
+ * - double quotes keep everything literal except `\` before `$`, `` ` ``, `"`, `\` or a
+ *   newline;
+ * - an unquoted `\` makes the next character literal (`\` + newline joins lines; a
+ *   trailing lone `\` is kept);
+ * - adjacent quoted and unquoted parts form one word (`a'b c'd` is `ab cd`).
+ * An unterminated quote is kept as a literal character, as Go kept it. Shell syntax
+ * (operators `| & ; < > ( )`, `$`, `` ` ``, a leading `~` or `#`, `NAME=value` prefixes,
+ * reserved words) is not interpreted: `parseCommand` lists what it found, so loading can
+ * warn that `ssh_shell = true` gives local shell semantics. Glob characters stay literal.
  *
  * Written by hand because the npm libraries for this do something else:
  * - `shell-quote` (1.12) expands `$VAR` (to "" when unset), silently accepts an
@@ -21,9 +24,9 @@
  *   (`a\\\\"x"` → `a\x`, sh gives `a\\x`);
  * - `string-argv` (0.4) has no backslash escapes (`a\ b` → `["a\\", "b"]`) and accepts an
  *   unterminated quote; `args-tokenizer` (0.3) drops backslashes inside single quotes
- *   (`'a\b'` → `ab`, sh gives `a\b`);
- * and none refuses what it cannot mean the way a shell would.
- * The tests compare this splitter with `/bin/sh` itself on every case.
+ *   (`'a\b'` → `ab`, sh gives `a\b`).
+ * The tests compare this splitter with `/bin/sh` on commands without shell syntax, and
+ * with Go's whitespace split on unquoted ones.
  */
 
 export class CommandSyntaxError extends Error {
@@ -33,7 +36,8 @@ export class CommandSyntaxError extends Error {
   }
 }
 
-const BLANKS = new Set([' ', '\t']);
+/** Go's `unicode.IsSpace`: what `strings.Fields` splits on. */
+const BLANK = /^[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]$/;
 const OPERATORS = new Set(['|', '&', ';', '<', '>', '(', ')']);
 /** Escapable inside double quotes (POSIX 2.2.3); a backslash before anything else stays. */
 const DOUBLE_QUOTE_ESCAPES = new Set(['$', '`', '"', '\\']);
@@ -57,11 +61,27 @@ const RESERVED_WORDS = new Set([
 ]);
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
 
-const SHELL_HINT = 'set daemon.ssh_shell = true to run the command with sh -c';
+export interface ParsedCommand {
+  /** The argv. */
+  words: string[];
+  /** Shell syntax found and passed on literally (`"|"`, `"$"`, `a leading "~"`, ...), each once. */
+  shellSyntax: string[];
+  /** Quotes left unterminated, kept as literal characters (`single quote at position 6`). */
+  unterminated: string[];
+}
 
-/** The argv of `command`; throws `CommandSyntaxError` for what needs a shell or is malformed. */
+/** The argv of `command`; throws `CommandSyntaxError` only when it has no word. */
 export function splitCommand(command: string): string[] {
+  const { words } = parseCommand(command);
+  if (words.length === 0) throw new CommandSyntaxError('the command is empty');
+  return words;
+}
+
+/** Splits `command` (see the file's comment) and reports the shell syntax it passed on literally. */
+export function parseCommand(command: string): ParsedCommand {
   const words: string[] = [];
+  const shellSyntax = new Set<string>();
+  const unterminated: string[] = [];
   let word: string | undefined; // undefined: no word started (an empty '' still starts one)
   let quoted = false; // whether any part of the current word was quoted or escaped
   let i = 0;
@@ -69,10 +89,8 @@ export function splitCommand(command: string): string[] {
   const finishWord = () => {
     if (word === undefined) return;
     if (words.length === 0 && !quoted) {
-      if (ASSIGNMENT.test(word)) {
-        throw new CommandSyntaxError(`"${word}": a NAME=value prefix needs a shell; use "env ${word} ..." or ${SHELL_HINT}`);
-      }
-      if (RESERVED_WORDS.has(word)) throw new CommandSyntaxError(`"${word}" is shell syntax; ${SHELL_HINT}`);
+      if (ASSIGNMENT.test(word)) shellSyntax.add('a NAME=value prefix');
+      if (RESERVED_WORDS.has(word)) shellSyntax.add(`the reserved word "${word}"`);
     }
     words.push(word);
     word = undefined;
@@ -84,74 +102,77 @@ export function splitCommand(command: string): string[] {
 
   while (i < command.length) {
     const char = command[i]!;
-    if (BLANKS.has(char)) {
+    if (BLANK.test(char)) {
       finishWord();
       i += 1;
     } else if (char === '\\') {
       const next = command[i + 1];
-      if (next === undefined) throw new CommandSyntaxError('the command ends with a lone backslash');
-      if (next !== '\n') {
+      if (next === undefined) {
+        append(char);
+      } else if (next !== '\n') {
         append(next);
         quoted = true;
       }
       i += 2;
     } else if (char === "'") {
       const end = command.indexOf("'", i + 1);
-      if (end === -1) throw new CommandSyntaxError(`unterminated single quote at position ${i + 1}`);
-      append(command.slice(i + 1, end));
-      quoted = true;
-      i = end + 1;
+      if (end === -1) {
+        unterminated.push(`single quote at position ${i + 1}`);
+        append(char);
+        i += 1;
+      } else {
+        append(command.slice(i + 1, end));
+        quoted = true;
+        i = end + 1;
+      }
     } else if (char === '"') {
-      i = readDoubleQuoted(command, i, append);
-      quoted = true;
-    } else if (char === '#' && word === undefined) {
-      break; // a comment runs to the end of the string (a newline would be an operator anyway)
-    } else if (char === '\n' || OPERATORS.has(char)) {
-      const shown = char === '\n' ? 'a newline' : `"${char}"`;
-      throw new CommandSyntaxError(`${shown} at position ${i + 1} is a shell operator; quote it to pass it literally, or ${SHELL_HINT}`);
-    } else if (char === '$' || char === '`') {
-      throw new CommandSyntaxError(
-        `"${char}" at position ${i + 1} would expand in a shell; quote it with '...' or escape it, or ${SHELL_HINT}`,
-      );
-    } else if (char === '~' && word === undefined) {
-      throw new CommandSyntaxError(
-        `a leading "~" at position ${i + 1} would expand to a home folder in a shell; write the full path or quote it`,
-      );
+      const end = readDoubleQuoted(command, i, shellSyntax);
+      if (end === undefined) {
+        unterminated.push(`double quote at position ${i + 1}`);
+        append(char);
+        i += 1;
+      } else {
+        append(end.text);
+        quoted = true;
+        i = end.next;
+      }
     } else {
+      if (OPERATORS.has(char) || char === '$' || char === '`') shellSyntax.add(`"${char}"`);
+      else if ((char === '~' || char === '#') && word === undefined) shellSyntax.add(`a leading "${char}"`);
       append(char);
       i += 1;
     }
   }
   finishWord();
-  if (words.length === 0) throw new CommandSyntaxError('the command is empty');
-  return words;
+  return { words, shellSyntax: [...shellSyntax], unterminated };
 }
 
-/** Reads `"..."` starting at the opening quote; returns the index after the closing one. */
-function readDoubleQuoted(command: string, start: number, append: (text: string) => void): number {
+/** Reads `"..."` starting at the opening quote: its text and the index after the closing quote, or undefined when unterminated. */
+function readDoubleQuoted(command: string, start: number, shellSyntax: Set<string>): { text: string; next: number } | undefined {
   let i = start + 1;
-  append('');
+  let text = '';
+  const found: string[] = [];
   for (;;) {
     const char = command[i];
-    if (char === undefined) throw new CommandSyntaxError(`unterminated double quote at position ${start + 1}`);
-    if (char === '"') return i + 1;
+    if (char === undefined) return undefined;
+    if (char === '"') {
+      for (const syntax of found) shellSyntax.add(syntax);
+      return { text, next: i + 1 };
+    }
     if (char === '\\') {
       const next = command[i + 1];
       if (next === '\n') {
         i += 2;
       } else if (next !== undefined && DOUBLE_QUOTE_ESCAPES.has(next)) {
-        append(next);
+        text += next;
         i += 2;
       } else {
-        append('\\');
+        text += '\\';
         i += 1;
       }
-    } else if (char === '$' || char === '`') {
-      throw new CommandSyntaxError(
-        `"${char}" at position ${i + 1} would expand inside double quotes; use single quotes or escape it, or ${SHELL_HINT}`,
-      );
     } else {
-      append(char);
+      if (char === '$' || char === '`') found.push(`"${char}" inside double quotes`);
+      text += char;
       i += 1;
     }
   }

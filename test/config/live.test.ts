@@ -164,6 +164,21 @@ describe('live config', () => {
     live.close();
   });
 
+  it('watches the sftp secret files named by the config (their keys need a restart)', async () => {
+    const dir = await tempDir('live-sftp');
+    const key = join(dir, 'id_ed25519');
+    await writeFile(key, 'first key\n');
+    const { live, lines } = await liveFromFile(configText(`[sftp]\nprivate_key_file = "${key}"\n`), 50);
+    assert.equal(live.current().sftp.private_key, 'first key');
+    const before = reloadsOf(live);
+    await writeFile(key, 'rotated key\n');
+    await waitFor(() => reloadsOf(live) > before, { what: 'the key file change to reload the config' });
+    assert.deepEqual(live.status().restart_pending, ['sftp.private_key']);
+    assert.equal(live.current().sftp.private_key, 'first key', 'the running value is kept until a restart');
+    assert.ok(!lines.join('\n').includes('rotated key'), 'the secret is never logged');
+    live.close();
+  });
+
   it('select() derives a value once per config', async () => {
     const { file, live } = await liveFromFile(configText('[daemon]\nwatch_config = false\n'));
     let computed = 0;
@@ -188,7 +203,16 @@ describe('reload policy', () => {
     validateConfig({ storage: { type: 'fs', root: '/x' }, http: { auth_tokens: ['a-token-of-16-chars!'] }, [section]: values });
 
   it('names the keys that need a restart', () => {
-    for (const key of ['redis.addr', 'redis.password', 's3.bucket', 'storage.root', 'http.addr', 'http.body_limit_bytes']) {
+    for (const key of [
+      'redis.addr',
+      'redis.password',
+      's3.bucket',
+      'sftp.host',
+      'sftp.private_key',
+      'storage.root',
+      'http.addr',
+      'http.body_limit_bytes',
+    ]) {
       assert.ok(needsRestart(key), key);
     }
     for (const key of ['asynqmon.enabled', 'asynqmon.root_path', 'daemon.role', 'daemon.job_lock_seconds'])

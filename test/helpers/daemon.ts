@@ -196,7 +196,19 @@ async function launchDaemon(raw: RawConfig, env: Record<string, string>): Promis
   // The helper reads the "daemon started" line, so the child logs at info at least.
   const withInfo = { ...raw, daemon: { ...raw.daemon, log_level: process.env.TEST_LOG_LEVEL ?? 'info' } };
   await writeFile(file, toToml(withInfo as unknown as Config));
-  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'sync4loong'), 'daemon', '--config', file], {
+  return startDaemonWith(['daemon', '--config', file], { configFile: file, env });
+}
+
+/**
+ * Runs `bin/sync4loong ARGS` as a child (a daemon reading `configFile`, already written,
+ * which must log at info at least) and waits for "daemon started".
+ */
+export async function startDaemonWith(
+  args: string[],
+  options: { configFile: string; env?: Record<string, string> },
+): Promise<DaemonProcess> {
+  const { configFile: file, env = {} } = options;
+  const child = spawn(process.execPath, [join(projectRoot, 'bin', 'sync4loong'), ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
