@@ -1,4 +1,6 @@
 /** What the daemon needs from a bucket: the narrow interface every backend implements. */
+import type { UploadProof } from './proof.js';
+
 export interface ObjectInfo {
   /** Size in bytes. */
   size: number;
@@ -33,6 +35,8 @@ export interface PutResult {
   md5: string;
   /** The upload went in parts. */
   multipart: boolean;
+  /** What proved the stored copy (proof.ts); `local` for the fs backend, which compares the bytes. */
+  proof: UploadProof | 'local';
 }
 
 /** One object of a listing. */
@@ -60,8 +64,9 @@ export interface Storage {
   head(key: string, options?: HeadOptions): Promise<ObjectInfo | null>;
   /**
    * Streams a local file to `key`, never holding it whole in memory. Resolves only when
-   * the backend holds exactly the bytes read (checked against their MD5); rejects with
-   * `IntegrityError` otherwise.
+   * the backend is proven to hold exactly the bytes read (`PutResult.proof` says how);
+   * rejects with `IntegrityError` when it holds something else, and with
+   * `UnprovenUploadError` when the backend stored the object but gives nothing to prove it.
    */
   putFile(key: string, filePath: string, options: PutOptions): Promise<PutResult>;
   /**
@@ -84,5 +89,16 @@ export class IntegrityError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'IntegrityError';
+  }
+}
+
+/**
+ * The object was stored, but the server gave nothing that proves its content (an ETag
+ * that is no MD5, no checksum echoed, Content-MD5 not trusted): trying again cannot help.
+ */
+export class UnprovenUploadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnprovenUploadError';
   }
 }

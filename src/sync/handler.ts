@@ -3,7 +3,7 @@ import type { RootPolicy } from '../publish/roots.js';
 import type { Logger } from '../log/index.js';
 import type { ExistenceRecorder } from '../check/index.js';
 import type { FileSyncJobData, FileSyncResult } from '../queue/index.js';
-import { IntegrityError, type Storage } from '../storage/index.js';
+import { IntegrityError, UnprovenUploadError, type Storage } from '../storage/index.js';
 import { contentTypeFor } from './content-type.js';
 import { deleteUploadedFile } from './cleanup.js';
 import { isNarinfo, missingNarinfoFields, readNarinfo } from '../nix/index.js';
@@ -124,13 +124,19 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
       }
     }
 
-    const upload = await storage.putFile(key, data.file_path, {
-      size: local.size,
-      contentType: contentTypeFor(key),
-      signal,
-      previousUploadId: context.previousUploadId,
-      onMultipartStarted: context.rememberUpload,
-    });
+    const upload = await storage
+      .putFile(key, data.file_path, {
+        size: local.size,
+        contentType: contentTypeFor(key),
+        signal,
+        previousUploadId: context.previousUploadId,
+        onMultipartStarted: context.rememberUpload,
+      })
+      .catch((error: unknown) => {
+        // Stored, but unprovable: uploading it again would prove no more. Fail for good, keep the file.
+        if (error instanceof UnprovenUploadError) throw new PermanentError(`${error.message} (local file kept: ${data.file_path})`);
+        throw error;
+      });
     const after = await fileState(data.file_path);
     if (after === undefined || after.size !== local.size || after.mtimeMs !== local.mtimeMs) {
       throw new IntegrityError(`file changed during upload: ${data.file_path}`);
@@ -139,7 +145,14 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
     await cache.recordExists(key, local.size);
     await deps.onUploaded?.(key, local.size);
     log.info(
-      { s3_key: key, size: local.size, md5: upload.md5, multipart: upload.multipart, duration_ms: Math.round(performance.now() - started) },
+      {
+        s3_key: key,
+        size: local.size,
+        md5: upload.md5,
+        multipart: upload.multipart,
+        proof: upload.proof,
+        duration_ms: Math.round(performance.now() - started),
+      },
       'file uploaded',
     );
     const deleted = data.delete_after_sync ? await deleteLocal(data, local) : false;
