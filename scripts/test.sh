@@ -15,7 +15,7 @@ npx tsc -p tsconfig.json
 # Ceph RGW, the second S3 server, starts once for the whole run (~20 s), not per test file:
 # test/helpers/rgw.ts says why. Its variables reach every test file; without radosgw
 # (SYNC4LOONG_TEST_RGW=0, or not installed) the RGW tests say they are skipped.
-if [ -z "${RGW_ENDPOINT:-}" ] && [ "${SYNC4LOONG_TEST_RGW:-1}" != 0 ] && command -v radosgw >/dev/null 2>&1; then
+if [ "$suite" = dist/test/ ] && [ -z "${RGW_ENDPOINT:-}" ] && [ "${SYNC4LOONG_TEST_RGW:-1}" != 0 ] && command -v radosgw >/dev/null 2>&1; then
   rgw_parent=$(mktemp -d -t sync4loong-rgw-run-XXXXXX)
   trap 'if [ -n "${RGW_DIR:-}" ]; then node dist/test/helpers/rgw.js down "$RGW_DIR" || true; fi; rm -rf "$rgw_parent"' EXIT
   rgw_vars=$(node dist/test/helpers/rgw.js up "$rgw_parent")
