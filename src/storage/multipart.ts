@@ -14,7 +14,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { unquoteEtag } from './etag.js';
-import { etagProves, judgeStored } from './proof.js';
+import { encryptedReply, etagProves, judgeStored } from './proof.js';
 import { explainS3Error } from './s3-http.js';
 import { IntegrityError, UnprovenUploadError, type ObjectInfo, type PutOptions, type PutResult } from './types.js';
 
@@ -111,7 +111,12 @@ export async function putMultipart(target: MultipartTarget, key: string, filePat
     );
     const md5 = whole.digest('hex');
     const composite = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${partDigests.length}`;
-    const proof = await proveCompleted(unquoteEtag(reply.ETag), md5, composite, reply.ServerSideEncryption !== undefined);
+    const proof = await proveCompleted(
+      unquoteEtag(reply.ETag),
+      md5,
+      composite,
+      encryptedReply({ 'x-amz-server-side-encryption': reply.ServerSideEncryption }),
+    );
     return { md5, multipart: true, proof };
   } catch (error) {
     await Promise.allSettled(inFlight);
@@ -167,7 +172,10 @@ export async function putMultipart(target: MultipartTarget, key: string, filePat
     if (etag !== digest.toString('hex')) {
       // An MD5-shaped part ETag of other bytes: the part went wrong (a server that checks
       // no digest stored a corrupted body). Any other ETag is the server's own kind (SSE-KMS).
-      const sse = reply.ServerSideEncryption !== undefined || reply.SSECustomerAlgorithm !== undefined;
+      const sse = encryptedReply({
+        'x-amz-server-side-encryption': reply.ServerSideEncryption,
+        'x-amz-server-side-encryption-customer-algorithm': reply.SSECustomerAlgorithm,
+      });
       if (PLAIN_MD5.test(etag) && !sse && !target.trustContentMd5) {
         throw new IntegrityError(`part ${partNumber} stored wrong: ETag ${etag}, expected ${digest.toString('hex')}`);
       }

@@ -12,7 +12,7 @@ import { readdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { createS3Storage, IntegrityError, UnprovenUploadError } from '../../src/storage/index.js';
-import { judgeStored } from '../../src/storage/proof.js';
+import { encryptedReply, judgeStored } from '../../src/storage/proof.js';
 import { s3ErrorFromReply } from '../../src/storage/s3-http.js';
 import { startRedis, type RedisServer } from '../helpers/servers.js';
 import { rawConfig, startApp, tempDir, writeTree } from '../helpers/daemon.js';
@@ -239,6 +239,10 @@ describe('proof of a stored object', () => {
     assert.deepEqual(judgeStored({ ...base, etag: 'c'.repeat(32), encrypted: true }), { proof: 'content_md5' });
     assert.ok('mismatch' in judgeStored({ ...base, etag: 'c'.repeat(32) }));
     assert.ok('unproven' in judgeStored({ ...base, etag: undefined }));
+    // SSE-S3 (AES256, AWS's default) keeps MD5 ETags: only KMS and customer keys excuse one
+    assert.equal(encryptedReply({ 'x-amz-server-side-encryption': 'AES256' }), false);
+    assert.equal(encryptedReply({ 'x-amz-server-side-encryption': 'aws:kms' }), true);
+    assert.equal(encryptedReply({ 'x-amz-server-side-encryption-customer-algorithm': 'AES256' }), true);
   });
 });
 
