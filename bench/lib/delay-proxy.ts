@@ -31,29 +31,49 @@ export interface DelayProxy {
   close(): Promise<void>;
 }
 
-/** Carries `from`'s bytes to `to`, each `delayMs` late, at most `bytesPerMs` (Infinity: no cap). */
+/**
+ * Carries `from`'s bytes to `to`, each `delayMs` late, at most `bytesPerMs` (Infinity: no
+ * cap), in order. One FIFO and one timer per direction: a timer per chunk would reorder
+ * chunks (Node orders timers of different, fractional durations by their expiry, computed
+ * from a cached loop time), which tore the bodies of large uploads.
+ */
 function pipeDelayed(from: Socket, to: Socket, delayMs: number, bytesPerMs: number, windowBytes: number): void {
+  const fifo: Array<{ at: number; chunk: Buffer | 'end' | 'close' }> = [];
   let queued = 0;
   let linkFreeAt = 0; // when the capped link has sent everything before
-  const release = (at: number, action: () => void) => {
-    const wait = at - performance.now();
-    if (wait <= 0) setImmediate(action);
-    else setTimeout(action, wait);
+  let timer: NodeJS.Timeout | undefined;
+  const drain = () => {
+    timer = undefined;
+    const now = performance.now();
+    while (fifo.length > 0 && fifo[0]!.at <= now) {
+      const { chunk } = fifo.shift()!;
+      if (chunk === 'end') to.end();
+      else if (chunk === 'close') to.destroy();
+      else {
+        queued -= chunk.length;
+        if (!to.destroyed) to.write(chunk);
+      }
+    }
+    if (queued <= windowBytes && from.isPaused() && !from.destroyed) from.resume();
+    schedule();
+  };
+  const schedule = () => {
+    if (timer !== undefined || fifo.length === 0) return;
+    timer = setTimeout(drain, Math.max(0, fifo[0]!.at - performance.now()));
+  };
+  const push = (chunk: Buffer | 'end' | 'close', bytes: number) => {
+    const now = performance.now();
+    linkFreeAt = Number.isFinite(bytesPerMs) ? Math.max(now, linkFreeAt) + bytes / bytesPerMs : now;
+    fifo.push({ at: linkFreeAt + delayMs, chunk });
+    schedule();
   };
   from.on('data', (chunk: Buffer) => {
-    const now = performance.now();
-    const sendDone = Number.isFinite(bytesPerMs) ? Math.max(now, linkFreeAt) + chunk.length / bytesPerMs : now;
-    linkFreeAt = sendDone;
     queued += chunk.length;
     if (queued > windowBytes) from.pause();
-    release(sendDone + delayMs, () => {
-      queued -= chunk.length;
-      if (!to.destroyed) to.write(chunk);
-      if (queued <= windowBytes && from.isPaused()) from.resume();
-    });
+    push(chunk, chunk.length);
   });
-  from.on('end', () => release(Math.max(performance.now(), linkFreeAt) + delayMs, () => to.end()));
-  from.on('close', () => release(Math.max(performance.now(), linkFreeAt) + delayMs, () => to.destroy()));
+  from.on('end', () => push('end', 0));
+  from.on('close', () => push('close', 0));
   from.on('error', () => undefined);
 }
 
