@@ -14,7 +14,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-bash scripts/ensure-system-deps.sh
+# The WAN bench also runs on Ceph RGW.
+if [ "${BENCH_ENTRY:-run}" = wan ]; then bash scripts/ensure-system-deps.sh --with-rgw; else bash scripts/ensure-system-deps.sh; fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci; fi
 npx tsc -p tsconfig.json
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true

@@ -33,7 +33,7 @@ const bucket = values.bucket!;
 const root = values.dir!;
 const inflight = Number(values.inflight);
 const agent = new Agent({ keepAlive: true, maxSockets: inflight });
-const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const credentials = { accessKeyId: process.env.BENCH_ACCESS_KEY ?? 'S3RVER', secretAccessKey: process.env.BENCH_SECRET_KEY ?? 'S3RVER' };
 
 const sdk = new S3Client({
   endpoint: values.endpoint!,

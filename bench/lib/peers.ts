@@ -42,14 +42,19 @@ function peerEnv(extra: Record<string, string>): Record<string, string | undefin
 export interface PeerContext {
   endpoint: string;
   workDir: string;
+  /** Credentials (s3rver's `S3RVER` when absent). */
+  accessKey?: string;
+  secretKey?: string;
 }
 
-export type PeerName = 'rclone' | 'rclone-16' | 'aws-cp' | 'aws-sync' | 'sdk-32';
+export type PeerName = 'rclone' | 'rclone-16' | 'rclone-32' | 'aws-cp' | 'aws-sync' | 'sdk-32';
 
 export async function runPeer(peer: PeerName, ctx: PeerContext, dir: string, bucket: string): Promise<CommandResult> {
+  const accessKey = ctx.accessKey ?? 'S3RVER';
+  const secretKey = ctx.secretKey ?? 'S3RVER';
   const awsEnv = peerEnv({
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_ACCESS_KEY_ID: accessKey,
+    AWS_SECRET_ACCESS_KEY: secretKey,
     AWS_DEFAULT_REGION: 'us-east-1',
     AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required',
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required',
@@ -58,18 +63,20 @@ export async function runPeer(peer: PeerName, ctx: PeerContext, dir: string, buc
   });
   switch (peer) {
     case 'rclone':
-    case 'rclone-16': {
+    case 'rclone-16':
+    case 'rclone-32': {
       const config = join(ctx.workDir, 'rclone.conf');
       await writeFile(config, '');
       const env = peerEnv({
         RCLONE_CONFIG_BENCH_TYPE: 's3',
         RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
         RCLONE_CONFIG_BENCH_ENDPOINT: ctx.endpoint,
-        RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: 'S3RVER',
-        RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: 'S3RVER',
+        RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: accessKey,
+        RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: secretKey,
         RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
       });
-      const tuning = peer === 'rclone-16' ? ['--transfers', '16', '--checkers', '16'] : [];
+      const tuned = /^rclone-(\d+)$/.exec(peer)?.[1];
+      const tuning = tuned !== undefined ? ['--transfers', tuned, '--checkers', tuned] : [];
       return runCommand('rclone', ['--config', config, 'copy', ...tuning, dir, `bench:${bucket}`], env);
     }
     case 'aws-cp':
@@ -93,7 +100,7 @@ export async function runPeer(peer: PeerName, ctx: PeerContext, dir: string, buc
           '--inflight',
           '32',
         ],
-        peerEnv({ AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }),
+        peerEnv({ AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', BENCH_ACCESS_KEY: accessKey, BENCH_SECRET_KEY: secretKey }),
       );
   }
 }

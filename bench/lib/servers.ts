@@ -15,7 +15,16 @@ const require = createRequire(import.meta.url);
 
 export interface BenchServers {
   redis: { port: number; pid: number; client: Redis };
-  s3: { port: number; pid: number; endpoint: string; dir: string; client: S3Client };
+  s3: {
+    port: number;
+    pid: number;
+    endpoint: string;
+    dir: string;
+    client: S3Client;
+    /** Credentials (s3rver's `S3RVER` when absent). */
+    accessKey?: string;
+    secretKey?: string;
+  };
   createBucket(name: string): Promise<void>;
   /** Drops a bucket's objects from s3rver's disk (not timed; keeps the work dir small). */
   removeBucket(name: string): Promise<void>;

@@ -76,7 +76,15 @@ export const s3Schema = z.object({
   request_checksum: z
     .enum(['when_required', 'when_supported'])
     .default('when_required')
-    .describe('(new) When the AWS SDK adds flexible checksums to requests. `when_required` works with every S3-compatible server.'),
+    .describe(
+      '(new) `when_supported` also sends a CRC-32 of each single PUT (`x-amz-checksum-crc32`, computed before the body is sent, so Ceph RGW takes it too) and lets the AWS SDK add its checksums to multipart parts; a server that echoes the CRC-32 back has verified it. `when_required` sends Content-MD5 only, which every S3-compatible server takes.',
+    ),
+  trust_content_md5: z
+    .boolean()
+    .default(false)
+    .describe(
+      '(new) The server refuses a body whose Content-MD5 does not match (AWS S3, Ceph RGW, MinIO, Cloudflare R2, Garage do; s3rver does not). Then an accepted upload counts as proven even when the server answers an ETag that is not the MD5 of the content. Needed only where no other proof comes back (docs/uploads.md); without it such an upload fails for good, naming this key, and no local file is deleted.',
+    ),
   request_timeout_seconds: z.number().positive().default(300).describe('(new) Socket idle timeout of one S3 request, in seconds.'),
   connect_timeout_seconds: z.number().positive().default(10).describe('(new) TCP connect timeout to S3, in seconds.'),
   multipart_threshold_mb: z

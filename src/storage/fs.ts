@@ -62,7 +62,7 @@ export function createFsStorage(options: FsStorageOptions): Storage {
         await rm(temporary, { force: true });
         throw error;
       }
-      return { md5: hashing.md5(), multipart: false };
+      return { md5: hashing.md5(), multipart: false, proof: 'local' };
     },
     async sameContent(remote, file) {
       return remote.md5 !== undefined && remote.md5 === (await md5OfFile(file));

@@ -169,3 +169,15 @@ export class ConsistentBody extends Transform {
       : undefined;
   }
 }
+
+/** CRC-32 of a buffer, or undefined on a Node without zlib's (older 20.x). */
+export function crc32OfBuffer(buffer: Buffer): number | undefined {
+  return crc32?.(buffer);
+}
+
+/** A CRC-32 as S3's `x-amz-checksum-crc32` header carries it: the 4 big-endian bytes, base64. */
+export function crc32Header(crc: number): string {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(crc >>> 0);
+  return bytes.toString('base64');
+}

@@ -4,7 +4,8 @@ import { createS3Storage } from './s3.js';
 import type { Storage } from './types.js';
 
 export type { Storage, LocalFile, ObjectInfo, PutOptions, PutResult, HeadOptions, ListedObject, ListPage, ListOptions } from './types.js';
-export { IntegrityError } from './types.js';
+export { IntegrityError, UnprovenUploadError } from './types.js';
+export type { UploadProof } from './proof.js';
 export { openLocalFile, readStreamOf } from './local-file.js';
 export { keyDefect, MAX_KEY_BYTES } from './keys.js';
 export { createS3Storage, type S3StorageOptions } from './s3.js';
@@ -32,5 +33,6 @@ export function createStorage(config: Config): Storage {
     multipartThreshold: s3.multipart_threshold_mb * MiB,
     partSize: s3.part_size_mb * MiB,
     maxSockets: s3.max_sockets,
+    trustContentMd5: s3.trust_content_md5,
   });
 }

@@ -13,7 +13,9 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { unquoteEtag } from './etag.js';
-import { IntegrityError, type LocalFile, type PutOptions, type PutResult } from './types.js';
+import { encryptedReply, etagProves, judgeStored } from './proof.js';
+import { explainS3Error } from './s3-http.js';
+import { IntegrityError, UnprovenUploadError, type LocalFile, type ObjectInfo, type PutOptions, type PutResult } from './types.js';
 
 /**
  * Parts in flight at once. Each holds one part in memory, in a buffer reused for later
@@ -27,7 +29,13 @@ export interface MultipartTarget {
   client: S3Client;
   bucket: string;
   partSize: number;
+  /** `s3.trust_content_md5`: the server refuses a part whose Content-MD5 does not match (proof.ts). */
+  trustContentMd5: boolean;
+  /** A HEAD of the completed object, for servers whose Complete reply proves nothing (RGW: empty ETag). */
+  head(key: string, signal?: AbortSignal): Promise<ObjectInfo | null>;
 }
+
+const PLAIN_MD5 = /^[0-9a-f]{32}$/;
 
 /** Aborts an upload; a refusal (some servers answer 405) is returned, never thrown. */
 export async function abortMultipart(target: MultipartTarget, key: string, uploadId: string): Promise<Error | undefined> {
@@ -52,6 +60,9 @@ export async function putMultipart(target: MultipartTarget, key: string, local: 
   const whole = createHash('md5');
   const partDigests: Buffer[] = [];
   const completed: Array<{ PartNumber: number; ETag: string }> = [];
+  // Every part's ETag was the MD5 of its bytes (false once one was not: SSE-KMS, SSE-C).
+  let partsProven = true;
+  let encrypted = false;
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   const file = local.handle;
@@ -99,12 +110,13 @@ export async function putMultipart(target: MultipartTarget, key: string, local: 
     );
     const md5 = whole.digest('hex');
     const composite = `${createHash('md5').update(Buffer.concat(partDigests)).digest('hex')}-${partDigests.length}`;
-    const etag = unquoteEtag(reply.ETag);
-    // Real S3 answers the parts' composition; some servers (s3rver) the plain MD5.
-    if (etag !== composite && etag !== md5) {
-      throw new IntegrityError(`stored object does not match: ETag ${etag ?? 'missing'}, expected ${composite}`);
-    }
-    return { md5, multipart: true };
+    const proof = await proveCompleted(
+      unquoteEtag(reply.ETag),
+      md5,
+      composite,
+      encryptedReply({ 'x-amz-server-side-encryption': reply.ServerSideEncryption }),
+    );
+    return { md5, multipart: true, proof };
   } catch (error) {
     await Promise.allSettled(inFlight);
     const refused = await abortMultipart(target, key, uploadId);
@@ -113,7 +125,31 @@ export async function putMultipart(target: MultipartTarget, key: string, local: 
       // bucket's AbortIncompleteMultipartUpload lifecycle rule removes them.
       (error as Error & { abortError?: string }).abortError = refused.message || refused.name;
     }
-    throw error;
+    throw explainS3Error(error);
+  }
+
+  /**
+   * Real S3 answers Complete with the parts' composition, s3rver with the plain MD5, Ceph
+   * RGW 16 with an empty ETag: when the reply proves nothing, a HEAD is asked (RGW's
+   * HEAD gives the composition), and the parts' own ETags stand in when that does not
+   * either (R2 composes multipart ETags its own way).
+   */
+  async function proveCompleted(etag: string | undefined, md5: string, composite: string, sseReply: boolean) {
+    if (etagProves({ etag, md5, composite })) return 'etag' as const;
+    const stored = await target.head(key, put.signal);
+    if (stored === null) throw new IntegrityError(`completed upload is not in the bucket: ${key}`);
+    if (stored.size !== put.size) throw new IntegrityError(`stored object has ${stored.size} bytes, expected ${put.size}`);
+    const verdict = judgeStored({
+      etag: stored.etag,
+      md5,
+      composite,
+      partsProven,
+      encrypted: encrypted || sseReply,
+      trustContentMd5: target.trustContentMd5,
+    });
+    if ('proof' in verdict) return verdict.proof;
+    if ('mismatch' in verdict) throw new IntegrityError(verdict.mismatch);
+    throw new UnprovenUploadError(verdict.unproven);
   }
 
   async function uploadPart(partNumber: number, body: Buffer, digest: Buffer): Promise<void> {
@@ -129,8 +165,21 @@ export async function putMultipart(target: MultipartTarget, key: string, local: 
       }),
       { abortSignal: put.signal },
     );
-    const etag = unquoteEtag(reply.ETag);
-    if (etag !== digest.toString('hex')) throw new IntegrityError(`part ${partNumber} stored wrong: ETag ${etag ?? 'missing'}`);
+    const etag = unquoteEtag(reply.ETag) ?? '';
+    if (etag !== digest.toString('hex')) {
+      // An MD5-shaped part ETag of other bytes: the part went wrong (a server that checks
+      // no digest stored a corrupted body). Any other ETag is the server's own kind (SSE-KMS).
+      const sse = encryptedReply({
+        'x-amz-server-side-encryption': reply.ServerSideEncryption,
+        'x-amz-server-side-encryption-customer-algorithm': reply.SSECustomerAlgorithm,
+      });
+      if (PLAIN_MD5.test(etag) && !sse && !target.trustContentMd5) {
+        throw new IntegrityError(`part ${partNumber} stored wrong: ETag ${etag}, expected ${digest.toString('hex')}`);
+      }
+      partsProven = false;
+      encrypted ||= sse;
+    }
+    if (reply.ETag === undefined || reply.ETag === '') throw new IntegrityError(`part ${partNumber} has no ETag: it cannot be completed`);
     completed.push({ PartNumber: partNumber, ETag: reply.ETag! });
   }
 }

@@ -83,10 +83,28 @@ function xmlField(body: string, field: string): string | undefined {
 
 /** Maps an error reply to an `S3ServiceError`: the XML `<Code>` when there is one, else by status. */
 export function s3ErrorFromReply(status: number, body: string, headers: IncomingMessage['headers'] = {}): S3ServiceError {
-  const code = xmlField(body, 'Code') ?? STATUS_NAMES[status] ?? String(status);
-  const message = xmlField(body, 'Message') ?? `S3 answered HTTP ${status}`;
-  const requestId = headers['x-amz-request-id'];
-  return new S3ServiceError(code, message, status, typeof requestId === 'string' ? requestId : undefined);
+  const code = xmlField(body, 'Code') || STATUS_NAMES[status] || String(status);
+  const header = headers['x-amz-request-id'];
+  const requestId = (typeof header === 'string' && header !== '' ? header : undefined) ?? (xmlField(body, 'RequestId') || undefined);
+  const error = new S3ServiceError(code, xmlField(body, 'Message') ?? '', status, requestId);
+  return explainS3Error(error);
+}
+
+/**
+ * Puts what an operator needs into an S3 error's message (logs show only the message):
+ * the S3 code, the HTTP status and the request id, which the server's own message may
+ * lack or be empty of (Ceph RGW sends `<Message></Message>`; the SDK then says
+ * "UnknownError"). Returns the same error; anything that is no S3 reply is left alone.
+ */
+export function explainS3Error<E>(error: E): E {
+  const e = error as { name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: unknown; requestId?: unknown } };
+  const status = e?.$metadata?.httpStatusCode;
+  if (typeof status !== 'number' || typeof e.name !== 'string' || typeof e.message !== 'string') return error;
+  if (e.message.includes(`HTTP ${status}`)) return error;
+  const requestId = typeof e.$metadata?.requestId === 'string' && e.$metadata.requestId !== '' ? e.$metadata.requestId : 'none';
+  const said = e.message === '' || e.message === e.name || e.message === 'UnknownError' ? '' : `${e.message} `;
+  e.message = `${said}(${e.name}, HTTP ${status}, request id ${requestId})`;
+  return error;
 }
 
 /**

@@ -1,15 +1,25 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { unquoteEtag } from './etag.js';
-import { ConsistentBody, digestFile, HashingStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
+import {
+  ConsistentBody,
+  crc32Header,
+  crc32OfBuffer,
+  digestFile,
+  HashingStream,
+  md5OfFile,
+  multipartEtagOfFile,
+  type FileDigest,
+} from './hashing.js';
 import { readStreamOf, readWhole, type LocalFile } from './local-file.js';
 import { putMultipart } from './multipart.js';
+import { encryptedReply, judgeStored, type StoredEvidence, type UploadProof } from './proof.js';
 import { createAddressing } from './s3-address.js';
-import { createS3Http, type S3Body } from './s3-http.js';
+import { createS3Http, explainS3Error, type S3Body } from './s3-http.js';
 import {
   IntegrityError,
+  UnprovenUploadError,
   type HeadOptions,
   type ListPage,
   type ObjectInfo,
@@ -32,6 +42,8 @@ export interface S3StorageOptions {
   multipartThreshold: number;
   partSize: number;
   maxSockets: number;
+  /** The server refuses a body whose Content-MD5 does not match: that alone proves an upload (proof.ts). Default false. */
+  trustContentMd5?: boolean | undefined;
 }
 
 /** Files up to this size are read into memory and sent as one buffer (no stream overhead). */
@@ -48,16 +60,20 @@ function base64OfHex(hex: string): string {
   return Buffer.from(hex, 'hex').toString('base64');
 }
 
-function checkStored(etag: string | undefined, md5: string): void {
-  if (etag !== md5) throw new IntegrityError(`stored object does not match: ETag ${etag ?? 'missing'}, content MD5 ${md5}`);
+/** The proof the evidence gives, or the error that says why there is none. */
+export function proven(evidence: StoredEvidence): UploadProof {
+  const verdict = judgeStored(evidence);
+  if ('proof' in verdict) return verdict.proof;
+  if ('mismatch' in verdict) throw new IntegrityError(verdict.mismatch);
+  throw new UnprovenUploadError(verdict.unproven);
 }
 
 /**
  * The S3 backend: HEAD and single PUTs over the lean request path (s3-http.ts), the SDK
- * client (created lazily on first use) for multipart and HeadBucket; both share one pair
- * of keep-alive agents. Every
- * PUT carries Content-MD5 (a real S3 rejects a corrupted body) and the daemon checks the
- * returned ETag too, since some S3-compatible servers verify nothing.
+ * client (created lazily on first use) for multipart, listing and HeadBucket; both share
+ * one pair of keep-alive agents. Every PUT and part carries Content-MD5 (a real S3
+ * rejects a corrupted body), and an upload resolves only once the server's answer proves
+ * the stored bytes (proof.ts), since some S3-compatible servers verify nothing.
  */
 export function createS3Storage(options: S3StorageOptions): Storage {
   let client: S3Client | undefined;
@@ -83,9 +99,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     return client;
   }
 
-  // HeadObject and single PUTs go over the lean path (s3-http.ts says why, with figures);
-  // with flexible checksums asked for (`when_supported`), PUTs stay on the SDK, which
-  // computes them.
+  // HeadObject and single PUTs go over the lean path (s3-http.ts says why, with figures).
   const objectAddress = createAddressing(options.endpoint, options.bucket, options.forcePathStyle);
   const lean = createS3Http({
     region: options.region,
@@ -96,7 +110,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     connectTimeoutMs: options.connectTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs,
   });
-  const leanPut = options.requestChecksum === 'when_required';
+  const flexibleChecksums = options.requestChecksum === 'when_supported';
 
   function md5Of(etag: string | undefined, stored: string | undefined): string | undefined {
     if (etag !== undefined && PLAIN_MD5.test(etag)) return etag;
@@ -111,23 +125,40 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     return { size: Number(reply.headers['content-length'] ?? 0), md5: md5Of(etag, stored), etag };
   }
 
-  /** One PUT over the lean path; resolves with the ETag, unquoted. */
-  async function leanPutObject(key: string, body: S3Body, md5: string, put: PutOptions): Promise<string | undefined> {
-    const headers = {
-      'Content-MD5': base64OfHex(md5),
+  /**
+   * One PUT over the lean path, then the verdict on what the server stored. With
+   * `request_checksum = "when_supported"` the CRC-32 goes as a plain header, computed
+   * before the body is sent: the SDK's way (an aws-chunked body with a trailing
+   * checksum) is refused by Ceph RGW (411 MissingContentLength).
+   */
+  async function putObject(key: string, body: S3Body, digest: FileDigest, put: PutOptions): Promise<PutResult> {
+    const headers: Record<string, string> = {
+      'Content-MD5': base64OfHex(digest.md5),
       'Content-Type': put.contentType,
-      [`x-amz-meta-${MD5_METADATA}`]: md5,
+      [`x-amz-meta-${MD5_METADATA}`]: digest.md5,
     };
+    const checksum = flexibleChecksums && digest.crc32 !== undefined ? crc32Header(digest.crc32) : undefined;
+    if (checksum !== undefined) headers['x-amz-checksum-crc32'] = checksum;
     const reply = await lean.send('PUT', objectAddress(key), headers, body, put.signal);
-    return unquoteEtag(header(reply.headers.etag));
+    return {
+      md5: digest.md5,
+      multipart: false,
+      proof: proven({
+        etag: unquoteEtag(header(reply.headers.etag)),
+        md5: digest.md5,
+        checksumSent: checksum,
+        checksumEchoed: header(reply.headers['x-amz-checksum-crc32']),
+        encrypted: encryptedReply(reply.headers),
+        trustContentMd5: options.trustContentMd5 === true,
+      }),
+    };
   }
 
   async function putBuffered(key: string, file: LocalFile, put: PutOptions): Promise<PutResult> {
     const body = await readWhole(file, put.size);
-    const md5 = HashingStream.md5OfBuffer(body);
-    const etag = leanPut ? await leanPutObject(key, { buffer: body }, md5, put) : await sdkPutObject(key, body, body.length, md5, put);
-    checkStored(etag, md5);
-    return { md5, multipart: false };
+    const crc32 = flexibleChecksums ? crc32OfBuffer(body) : undefined;
+    const digest = { md5: HashingStream.md5OfBuffer(body), ...(crc32 !== undefined ? { crc32 } : {}) };
+    return putObject(key, { buffer: body }, digest, put);
   }
 
   async function putStreamed(key: string, file: LocalFile, put: PutOptions): Promise<PutResult> {
@@ -146,37 +177,11 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       source.on('error', (error) => checked.destroy(error));
       return source.pipe(checked);
     };
-    const etag = leanPut
-      ? await leanPutObject(key, { stream: body, length: put.size }, expected.md5, put)
-      : await sdkPutObject(key, body(), put.size, expected.md5, put);
+    const result = await putObject(key, { stream: body, length: put.size }, expected, put);
     if (checked.bytes !== put.size) {
       throw new IntegrityError(`file changed during upload: read ${checked.bytes} bytes, expected ${put.size}`);
     }
-    const md5 = expected.md5;
-    checkStored(etag, md5);
-    return { md5, multipart: false };
-  }
-
-  async function sdkPutObject(
-    key: string,
-    body: Buffer | Readable,
-    length: number,
-    md5: string,
-    put: PutOptions,
-  ): Promise<string | undefined> {
-    const reply = await s3().send(
-      new PutObjectCommand({
-        Bucket: options.bucket,
-        Key: key,
-        Body: body,
-        ContentLength: length,
-        ContentMD5: base64OfHex(md5),
-        ContentType: put.contentType,
-        Metadata: { [MD5_METADATA]: md5 },
-      }),
-      { abortSignal: put.signal },
-    );
-    return unquoteEtag(reply.ETag);
+    return result;
   }
 
   return {
@@ -185,7 +190,18 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     putFile(key, file, put) {
       if (put.size <= BUFFERED_PUT_LIMIT) return putBuffered(key, file, put);
       if (put.size < options.multipartThreshold) return putStreamed(key, file, put);
-      return putMultipart({ client: s3(), bucket: options.bucket, partSize: options.partSize }, key, file, put);
+      return putMultipart(
+        {
+          client: s3(),
+          bucket: options.bucket,
+          partSize: options.partSize,
+          trustContentMd5: options.trustContentMd5 === true,
+          head: (headKey, signal) => head(headKey, { signal }),
+        },
+        key,
+        file,
+        put,
+      );
     },
     async sameContent(remote, file) {
       if (remote.md5 !== undefined) return remote.md5 === (await md5OfFile(file));
@@ -196,10 +212,11 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     },
     async list(prefix, listOptions = {}): Promise<ListPage> {
       // One request per 1,000 keys, at most once per published folder: the SDK's cost does not matter here.
-      const reply = await s3().send(
-        new ListObjectsV2Command({ Bucket: options.bucket, Prefix: prefix, ContinuationToken: listOptions.continuation }),
-        { abortSignal: listOptions.signal },
-      );
+      const reply = await s3()
+        .send(new ListObjectsV2Command({ Bucket: options.bucket, Prefix: prefix, ContinuationToken: listOptions.continuation }), {
+          abortSignal: listOptions.signal,
+        })
+        .catch((error: unknown) => Promise.reject(explainS3Error(error)));
       const objects = (reply.Contents ?? []).flatMap((object) =>
         object.Key === undefined ? [] : [{ key: object.Key, size: Number(object.Size ?? 0) }],
       );
@@ -209,7 +226,9 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       await s3().send(new DeleteObjectCommand({ Bucket: options.bucket, Key: key }));
     },
     async ping(signal) {
-      await s3().send(new HeadBucketCommand({ Bucket: options.bucket }), { abortSignal: signal });
+      await s3()
+        .send(new HeadBucketCommand({ Bucket: options.bucket }), { abortSignal: signal })
+        .catch((error: unknown) => Promise.reject(explainS3Error(error)));
     },
     close() {
       client?.destroy();

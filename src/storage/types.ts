@@ -1,5 +1,6 @@
 /** What the daemon needs from a bucket: the narrow interface every backend implements. */
 import type { LocalFile } from './local-file.js';
+import type { UploadProof } from './proof.js';
 
 export type { LocalFile } from './local-file.js';
 
@@ -37,6 +38,8 @@ export interface PutResult {
   md5: string;
   /** The upload went in parts. */
   multipart: boolean;
+  /** What proved the stored copy (proof.ts); `local` for the fs backend, which compares the bytes. */
+  proof: UploadProof | 'local';
 }
 
 /** One object of a listing. */
@@ -64,8 +67,10 @@ export interface Storage {
   head(key: string, options?: HeadOptions): Promise<ObjectInfo | null>;
   /**
    * Streams an open local file to `key`, never holding it whole in memory, reading it
-   * only through its descriptor. Resolves only when the backend holds exactly the bytes
-   * read (checked against their MD5); rejects with `IntegrityError` otherwise.
+   * only through its descriptor. Resolves only when the backend is proven to hold exactly
+   * the bytes read (`PutResult.proof` says how); rejects with `IntegrityError` when it
+   * holds something else, and with `UnprovenUploadError` when the backend stored the
+   * object but gives nothing to prove it.
    */
   putFile(key: string, file: LocalFile, options: PutOptions): Promise<PutResult>;
   /**
@@ -93,5 +98,16 @@ export class IntegrityError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'IntegrityError';
+  }
+}
+
+/**
+ * The object was stored, but the server gave nothing that proves its content (an ETag
+ * that is no MD5, no checksum echoed, Content-MD5 not trusted): trying again cannot help.
+ */
+export class UnprovenUploadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnprovenUploadError';
   }
 }

@@ -2,7 +2,7 @@ import type { RootPolicy } from '../publish/roots.js';
 import type { Logger } from '../log/index.js';
 import type { ExistenceRecorder } from '../check/index.js';
 import type { FileSyncJobData, FileSyncResult } from '../queue/index.js';
-import { IntegrityError, type Storage } from '../storage/index.js';
+import { IntegrityError, UnprovenUploadError, type Storage } from '../storage/index.js';
 import { contentTypeFor } from './content-type.js';
 import { deleteUploadedFile } from './cleanup.js';
 import { isNarinfo, missingNarinfoFields, readNarinfoFrom } from '../nix/index.js';
@@ -128,13 +128,19 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
       }
     }
 
-    const upload = await storage.putFile(key, file, {
-      size: local.size,
-      contentType: contentTypeFor(key),
-      signal,
-      previousUploadId: context.previousUploadId,
-      onMultipartStarted: context.rememberUpload,
-    });
+    const upload = await storage
+      .putFile(key, file, {
+        size: local.size,
+        contentType: contentTypeFor(key),
+        signal,
+        previousUploadId: context.previousUploadId,
+        onMultipartStarted: context.rememberUpload,
+      })
+      .catch((error: unknown) => {
+        // Stored, but unprovable: uploading it again would prove no more. Fail for good, keep the file.
+        if (error instanceof UnprovenUploadError) throw new PermanentError(`${error.message} (local file kept: ${data.file_path})`);
+        throw error;
+      });
     const after = await file.now();
     if (after.size !== local.size || after.mtimeMs !== local.mtimeMs) {
       await removeTorn(key, absent, data.file_path);
@@ -144,7 +150,14 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
     await cache.recordExists(key, local.size);
     await deps.onUploaded?.(key, local.size);
     log.info(
-      { s3_key: key, size: local.size, md5: upload.md5, multipart: upload.multipart, duration_ms: Math.round(performance.now() - started) },
+      {
+        s3_key: key,
+        size: local.size,
+        md5: upload.md5,
+        multipart: upload.multipart,
+        proof: upload.proof,
+        duration_ms: Math.round(performance.now() - started),
+      },
       'file uploaded',
     );
     const deleted = data.delete_after_sync ? await deleteLocal(data, file) : false;

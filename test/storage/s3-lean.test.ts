@@ -170,7 +170,7 @@ describe('S3 error replies', () => {
       { 'x-amz-request-id': 'R1' },
     );
     assert.equal(denied.name, 'AccessDenied');
-    assert.equal(denied.message, 'Access & more denied');
+    assert.equal(denied.message, 'Access & more denied (AccessDenied, HTTP 403, request id R1)');
     assert.deepEqual(denied.$metadata, { httpStatusCode: 403, requestId: 'R1' });
     assert.equal(isUnreachableError(denied), false);
     assert.equal(s3ErrorFromReply(403, '').name, 'Forbidden');
