@@ -215,7 +215,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
   if (servesApi) {
     registerPublishRoutes(http, { publisher: idempotentPublisher });
-    registerBatchRoutes(http, { batches: apiBatches });
+    registerBatchRoutes(http, { batches: apiBatches, streams: metrics.eventStreams });
     registerHooksRoutes(http, { hooks });
     registerCheckRoutes(http, { checker });
   }

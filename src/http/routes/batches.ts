@@ -11,6 +11,8 @@ export interface BatchRoutesDeps {
   pollIntervalMs?: number;
   /** Comment lines on idle streams, so proxies keep them open. */
   heartbeatMs?: number;
+  /** Hears each event stream open and close (the open-streams gauge). */
+  streams?: { opened(): void; closed(): void };
 }
 
 function batchIdOf(request: FastifyRequest): string {
@@ -81,10 +83,11 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     const end = () => {
       follower.stop();
       clearInterval(heartbeat);
-      openStreams.delete(end);
+      if (openStreams.delete(end)) deps.streams?.closed();
       if (!raw.writableEnded) raw.end();
     };
     openStreams.add(end);
+    deps.streams?.opened();
     raw.once('close', end); // the client went away
     void follower.done.then(end);
   });
