@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { watch } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   changedKeys,
   configHash,
@@ -41,6 +42,25 @@ async function liveFromFile(text: string, debounceMs = 50) {
 async function replaceFile(file: string, text: string): Promise<void> {
   await writeFile(`${file}.tmp`, text);
   await rename(`${file}.tmp`, file);
+}
+
+/**
+ * Starts watching `file` (call it before the writes); resolves once the file has been quiet
+ * for `quietMs` after its last change. With `quietMs` above the live config's debounce,
+ * this comes after any reload those changes could start: the marker for "no reload came".
+ */
+function quietAfterChanges(file: string, quietMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const watcher = watch(dirname(file), (_event, name) => {
+      if (name?.toString() !== basename(file)) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        watcher.close();
+        resolve();
+      }, quietMs);
+    });
+  });
 }
 
 function reloadsOf(live: LiveConfig): number {
@@ -136,10 +156,12 @@ describe('live config', () => {
     assert.equal(reloadsOf(live), 1);
 
     // The watch survives the rename: the new file is watched too.
+    const quiet = quietAfterChanges(file, 2 * 150);
     for (const concurrency of [8, 9, 10, 11]) await writeFile(file, configText(`[daemon]\nconcurrency = ${concurrency}\n`));
     await waitFor(() => live.current().daemon.concurrency === 11, { what: 'the last write to be loaded' });
-    await new Promise((resolve) => setTimeout(resolve, 400)); // past the debounce: no late extra reload
-    assert.equal(reloadsOf(live), 2, 'four writes within the debounce make one reload');
+    await quiet; // past the debounce of the last change: no late extra reload
+    await live.reload('SIGHUP'); // reloads run in order: one started by the watch is done by now
+    assert.equal(reloadsOf(live), 3, 'four writes within the debounce make one reload (then the SIGHUP)');
     live.close();
   });
 
@@ -156,10 +178,12 @@ describe('live config', () => {
     await writeFile(file, configText(`[daemon]\nwatch_config = false\n[http]\nauth_token_file = "${tokens}"\n`));
     await waitFor(() => live.current().daemon.watch_config === false, { what: 'watch_config = false to be loaded' });
     const reloads = reloadsOf(live);
+    const quiet = quietAfterChanges(tokens, 2 * 50);
     await writeFile(tokens, 'third-token-0123456789\n');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(reloadsOf(live), reloads, 'no reload while the watch is off');
+    await quiet; // past the debounce: a watch still on would have started its reload
+    assert.deepEqual(live.current().http.auth_tokens, ['first-token-0123456789', 'second-token-0123456789']);
     await live.reload('SIGHUP');
+    assert.equal(reloadsOf(live), reloads + 1, 'no reload while the watch is off, one for the SIGHUP');
     assert.deepEqual(live.current().http.auth_tokens, ['third-token-0123456789']);
     live.close();
   });
