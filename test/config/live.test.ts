@@ -1,8 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { watch } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   changedKeys,
   configHash,
@@ -16,6 +15,7 @@ import {
 import { createLogger } from '../../src/log/index.js';
 import { tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/servers.js';
+import { quietAfterChanges } from '../helpers/quiet.js';
 
 /** A logger whose logfmt lines land in `lines`. */
 function capturingLogger() {
@@ -42,25 +42,6 @@ async function liveFromFile(text: string, debounceMs = 50) {
 async function replaceFile(file: string, text: string): Promise<void> {
   await writeFile(`${file}.tmp`, text);
   await rename(`${file}.tmp`, file);
-}
-
-/**
- * Starts watching `file` (call it before the writes); resolves once the file has been quiet
- * for `quietMs` after its last change. With `quietMs` above the live config's debounce,
- * this comes after any reload those changes could start: the marker for "no reload came".
- */
-function quietAfterChanges(file: string, quietMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    let timer: NodeJS.Timeout | undefined;
-    const watcher = watch(dirname(file), (_event, name) => {
-      if (name?.toString() !== basename(file)) return;
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        watcher.close();
-        resolve();
-      }, quietMs);
-    });
-  });
 }
 
 function reloadsOf(live: LiveConfig): number {
