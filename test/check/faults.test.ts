@@ -94,7 +94,8 @@ describe('/check when Redis or S3 fail', () => {
         return { ...reply, elapsed: performance.now() - started };
       };
       const first = timed('/check/store/slow.narinfo');
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The first check holds the slot once its HEAD reached the (hanging) proxy.
+      await waitFor(() => stack.heads('store/slow.narinfo') === 1, { timeoutMs: 5000, intervalMs: 10, what: 'the first HEAD' });
       const replies = await Promise.all([first, timed('/check/store/other.narinfo')]);
       for (const reply of replies) {
         assert.equal(reply.status, 503);
