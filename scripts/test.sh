@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=dist/test
-# The SDK notice about its future Node 22 releases is noise here: the lock file pins one for Node 20.
+# The SDK notice about its future Node 22 releases is noise here: the lock file keeps one for Node 20 (docs/development.md).
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 if [ "${1:-}" = "--faults" ]; then suite=dist/faults; shift; fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
