@@ -220,7 +220,8 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
       skipped: [],
     };
     try {
-      await batches.create(summary.batch_id, resolved);
+      // Bounded like the enqueue: a Redis that accepts but never answers gets a 503, not a hang.
+      await withTimeout(batches.create(summary.batch_id, resolved), enqueueTimeoutMs);
     } catch (error) {
       log.error({ err: error }, 'batch creation failed');
       throw errors.queueUnavailable();
@@ -287,7 +288,7 @@ async function publishOnce(deps: PublisherDeps, options: PublisherOptions, body:
 
   async function sealBatch(id: string, totals: SealTotals): Promise<void> {
     try {
-      await batches.seal(id, totals);
+      await withTimeout(batches.seal(id, totals), enqueueTimeoutMs);
     } catch (error) {
       log.error({ err: error, batch_id: id }, 'batch seal failed');
       throw errors.queueUnavailable();
