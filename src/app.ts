@@ -226,7 +226,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   registerCrossSiteGuard(http);
   if (servesApi) {
     registerPublishRoutes(http, { publisher: idempotentPublisher });
-    registerBatchRoutes(http, { batches: apiBatches, maxStreams: () => live.current().http.max_event_streams });
+    registerBatchRoutes(http, {
+      batches: apiBatches,
+      maxStreams: () => live.current().http.max_event_streams,
+      streams: metrics.eventStreams,
+    });
     registerHooksRoutes(http, { hooks });
     registerCheckRoutes(http, { checker });
   }

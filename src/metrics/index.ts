@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SyncMetrics } from '../sync/metrics.js';
 // ---- monitoring (issue 6): imports ----
 import type { StorageMetrics } from '../storage/index.js';
@@ -29,6 +29,8 @@ export interface Metrics {
   // ---- end monitoring (issue 6): interface ----
   hooks: HookMetrics;
   check: CheckMetrics;
+  /** `GET /batches/{id}/events` streams open on this daemon (handed to the batch routes). */
+  eventStreams: { opened(): void; closed(): void };
 }
 
 export function createMetrics(): Metrics {
@@ -63,8 +65,14 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
   const check = createCheckMetrics(registry);
+  const eventStreams = new Gauge({
+    name: 'sync4loong_event_streams_open',
+    help: 'GET /batches/{id}/events streams open on this daemon.',
+    registers: [registry],
+  });
   return {
     registry,
+    eventStreams: { opened: () => eventStreams.inc(), closed: () => eventStreams.dec() },
     hooks: {
       run(outcome) {
         hookRuns.inc({ outcome });

@@ -145,7 +145,8 @@ async function openBatch(deps: RunDeps, options: PublisherOptions, resolved: Res
     skipped: [],
   };
   try {
-    await deps.batches.create(summary.batch_id, resolved);
+    // Bounded like the enqueue: a Redis that accepts but never answers gets a 503, not a hang.
+    await withTimeout(deps.batches.create(summary.batch_id, resolved), options.enqueueTimeoutMs ?? 15_000);
   } catch (error) {
     deps.log.error({ err: error }, 'batch creation failed');
     throw errors.queueUnavailable();
@@ -391,7 +392,10 @@ async function sealBatch(run: PublishRun): Promise<void> {
 function reportDuplicates(run: PublishRun): void {
   const { summary, duplicates } = run;
   if (duplicates.count === 0) return;
-  run.deps.log.info({ batch_id: summary.batch_id, skipped: duplicates.count }, 'unique: files whose key has a task already were not enqueued');
+  run.deps.log.info(
+    { batch_id: summary.batch_id, skipped: duplicates.count },
+    'unique: files whose key has a task already were not enqueued',
+  );
   summary.skipped_count += duplicates.count;
   summary.skipped.push(...duplicates.listed.slice(0, Math.max(0, MAX_SKIPPED_LISTED - summary.skipped.length)));
 }
@@ -400,7 +404,7 @@ async function sealWithTotals(run: PublishRun): Promise<void> {
   const { summary, totals } = run;
   totals.skippedEntries = summary.skipped_count;
   try {
-    await run.deps.batches.seal(summary.batch_id, totals);
+    await withTimeout(run.deps.batches.seal(summary.batch_id, totals), run.enqueueTimeoutMs);
   } catch (error) {
     run.deps.log.error({ err: error, batch_id: summary.batch_id }, 'batch seal failed');
     throw errors.queueUnavailable();

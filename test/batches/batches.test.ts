@@ -5,19 +5,34 @@ import { startRedis, useServers, waitFor, type RedisServer, type S3Server } from
 import { createBucket, listKeys, rawConfig, startApp, tempDir, writeTree } from '../helpers/daemon.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { waitForBatch } from '../helpers/batches.js';
+import { parsePrometheusText, sampleValue } from '../helpers/prometheus.js';
 
 function files(count: number, prefix = 'f'): Record<string, string> {
   return Object.fromEntries(Array.from({ length: count }, (_, index) => [`${prefix}${index}.txt`, `content ${index}`]));
 }
 
 async function readEvents(url: string, signal?: AbortSignal): Promise<Array<{ event: string; data: any }>> {
-  const response = await fetch(url, { signal });
-  assert.equal(response.status, 200);
-  assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
-  const events: Array<{ event: string; data: any }> = [];
-  const stream = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
-  for await (const message of stream) events.push({ event: message.event ?? 'message', data: JSON.parse(message.data) });
-  return events;
+  return followEvents(url, signal).all;
+}
+
+/** An event stream read as it comes: `first` resolves on its first event, `all` when it ends. */
+function followEvents(url: string, signal?: AbortSignal) {
+  let seen: () => void = () => undefined;
+  const first = new Promise<void>((resolve) => (seen = resolve));
+  const all = (async () => {
+    const response = await fetch(url, { signal });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const events: Array<{ event: string; data: any }> = [];
+    const stream = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+    for await (const message of stream) {
+      events.push({ event: message.event ?? 'message', data: JSON.parse(message.data) });
+      seen();
+    }
+    return events;
+  })();
+  // A stream that fails before its first event fails `first` too.
+  return { first: Promise.race([first, all.then(() => undefined)]), all };
 }
 
 describe('batches', () => {
@@ -155,7 +170,8 @@ describe('batches', () => {
       const reply = await daemon.post('/publish', [{ from: src, to: 'outage/' }]);
       await waitFor(async () => (await daemon.get(`/batches/${reply.body.batch_id}`)).body.uploaded_files >= 4);
       await persistent.stop();
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Restarted once the daemon has seen Redis gone (its readiness probe fails on it).
+      await waitFor(async () => (await daemon.get('/readyz')).status === 503, { what: 'the daemon to see Redis down' });
       await persistent.start();
       const result = await waitForBatch(daemon, reply.body.batch_id, 90_000);
       assert.equal(result.state, 'done');
@@ -177,21 +193,34 @@ describe('batches', () => {
     await writeTree(src, files(3));
     proxy.addRule({ method: 'PUT', key: /^slow\//, delayMs: 3000 });
     const daemon = await startApp(rawConfig(redis, { ...s3, endpoint: proxy.endpoint }, { daemon: { concurrency: 1 } }, bucket));
-    const reply = await daemon.post('/publish', [{ from: src, to: 'slow/' }]);
-    const url = `${daemon.url}/batches/${reply.body.batch_id}/events`;
+    try {
+      const reply = await daemon.post('/publish', [{ from: src, to: 'slow/' }]);
+      const url = `${daemon.url}/batches/${reply.body.batch_id}/events`;
+      const openStreams = async () => {
+        const families = parsePrometheusText((await daemon.get('/metrics')).body as string);
+        return sampleValue(families, 'sync4loong_event_streams_open');
+      };
+      assert.equal(await openStreams(), 0);
 
-    const aborted = new AbortController();
-    const gone = readEvents(url, aborted.signal).catch((error: Error) => error.name);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    aborted.abort();
-    assert.equal(await gone, 'AbortError');
+      // The server follows the batch for a client until it goes away.
+      const aborted = new AbortController();
+      const gone = followEvents(url, aborted.signal);
+      await gone.first;
+      assert.equal(await openStreams(), 1);
+      aborted.abort();
+      assert.equal(await gone.all.catch((error: Error) => error.name), 'AbortError');
+      await waitFor(async () => (await openStreams()) === 0, { timeoutMs: 10_000, what: 'the server to end the stream of a client gone' });
 
-    const open = readEvents(url);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const started = Date.now();
-    await daemon.close();
-    const events = await open;
-    assert.ok(Date.now() - started < 10_000);
-    assert.ok(events.length >= 1 && events.every((event) => event.event === 'progress'), 'the stream was cut, not finished');
+      const open = followEvents(url);
+      await open.first;
+      assert.equal(await openStreams(), 1);
+      const started = Date.now();
+      await daemon.close();
+      const events = await open.all;
+      assert.ok(Date.now() - started < 10_000);
+      assert.ok(events.length >= 1 && events.every((event) => event.event === 'progress'), 'the stream was cut, not finished');
+    } finally {
+      await daemon.close();
+    }
   });
 });

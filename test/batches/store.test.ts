@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { createBatchStore, newBatchId, type BatchStore, type OutcomeEntry } from '../../src/batches/index.js';
-import { startRedis, type RedisServer } from '../helpers/servers.js';
+import { startRedis, waitFor, type RedisServer } from '../helpers/servers.js';
 import { uniqueName } from '../helpers/daemon.js';
 
 /** The batch store's Lua scripts against a real Redis, driven directly. */
@@ -147,8 +147,14 @@ describe('batch store', () => {
     await short.create(id, [{ from: '/a', to: 'a/' }]);
     await short.record(id, entry('1', 'a/x', 'failed', { reason: 'r' }));
     assert.ok((await short.result(id)) !== undefined);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
-    assert.equal(await short.result(id), undefined);
-    assert.equal((await redis.keys(`*${id}*`)).length, 0, 'no key outlives the batch');
+    const keys = await redis.keys(`*${id}*`);
+    assert.ok(keys.length > 0);
+    for (const key of keys) {
+      const ttl = await redis.pttl(key);
+      assert.ok(ttl > 0 && ttl <= 1000, `${key} expires within the batch TTL of 1 s (pttl ${ttl})`);
+    }
+    // Redis expires the keys (TTL 1 s): wait for that, then no key of the batch is left.
+    await waitFor(async () => (await short.result(id)) === undefined, { timeoutMs: 5000, what: 'the batch to expire' });
+    await waitFor(async () => (await redis.keys(`*${id}*`)).length === 0, { timeoutMs: 5000, what: 'no key outliving the batch' });
   });
 });

@@ -94,6 +94,10 @@ describe('/check when Redis or S3 fail', () => {
         return { ...reply, elapsed: performance.now() - started };
       };
       const first = timed('/check/store/slow.narinfo');
+      // The first check holds the slot once its HEAD reached the (hanging) proxy. The second
+      // is asked 0.3 s later (the scenario, not a wait for an event): it gets the slot 0.7 s
+      // after it was asked and spends its last 0.3 s on a HEAD of its own.
+      await waitFor(() => stack.heads('store/slow.narinfo') === 1, { timeoutMs: 5000, intervalMs: 10, what: 'the first HEAD' });
       await new Promise((resolve) => setTimeout(resolve, 300));
       const replies = await Promise.all([first, timed('/check/store/other.narinfo')]);
       for (const reply of replies) {

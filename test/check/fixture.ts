@@ -7,7 +7,6 @@ import { Redis } from 'ioredis';
 import type { RedisServer, S3Server } from '../helpers/servers.js';
 import { startProxy, type Proxy } from '../helpers/proxy.js';
 import { createBucket, rawConfig, request, startApp, type TestApp } from '../helpers/daemon.js';
-import { cacheKey } from '../../src/check/index.js';
 
 type Overrides = Parameters<typeof rawConfig>[2];
 
@@ -45,7 +44,8 @@ export async function startCheckStack(redisServer: RedisServer, s3: S3Server, ov
     async put(key, body = 'content') {
       await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
     },
-    entryKey: (key) => cacheKey({ prefix, bucketId: bucket }, key),
+    // The documented cache entry key: <redis.key_prefix>:exists:<bucket>:<key> (docs/http-api.md).
+    entryKey: (key) => `${prefix}:exists:${bucket}:${key}`,
     del: (path) => request(daemon.url, 'DELETE', path),
     async close() {
       await daemon.close();

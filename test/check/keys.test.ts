@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { hasAllowedPrefix, keyProblem, MAX_KEY_BYTES } from '../../src/check/index.js';
+import { hasAllowedPrefix, keyProblem } from '../../src/check/index.js';
+
+/** S3's limit on a key, in bytes. */
+const MAX_KEY_BYTES = 1024;
 
 describe('check key validation', () => {
   it('accepts the keys a binary cache uses', () => {

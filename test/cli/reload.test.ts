@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { toToml, type Config } from '../../src/config/index.js';
 import { waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { createBucket, rawConfig, request, startDaemonProcess, tempDir, writeTree, type DaemonProcess } from '../helpers/daemon.js';
+import { quietAfterChanges } from '../helpers/quiet.js';
 
 const TOKEN = 'process-token-0123456789';
 type RawConfig = { [section: string]: Record<string, unknown> };
@@ -98,14 +99,18 @@ describe('config reload of the daemon process', () => {
     const raw = rawConfig(redis, s3, { daemon: { log_level: 'info', watch_config: false } }, bucket);
     const daemon = await startDaemonProcess(raw);
     try {
+      const quiet = quietAfterChanges(daemon.configFile, 3 * 300);
       await rewrite(daemon, raw, { http: { auth_tokens: [TOKEN] } });
-      // Longer than the watch's debounce (300 ms): a watching daemon would have reloaded.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Past the watch's debounce (300 ms): a watching daemon would have started its reload.
+      await quiet;
       assert.equal((await request(daemon.url, 'GET', '/stats')).status, 200, 'not watched: the file alone changes nothing');
 
       daemon.child.kill('SIGHUP');
       await waitFor(async () => (await request(daemon.url, 'GET', '/stats')).status === 401, { what: 'SIGHUP to reload' });
-      assert.match(linesWith(daemon, 'config reloaded').at(-1) ?? '', /reason=SIGHUP changed=http\.auth_tokens/);
+      // Reloads run in order: one started by a watch would be logged before SIGHUP's.
+      const reloads = linesWith(daemon, 'config reloaded');
+      assert.equal(reloads.length, 1, reloads.join('\n'));
+      assert.match(reloads[0]!, /reason=SIGHUP changed=http\.auth_tokens/);
       assert.equal(daemon.child.exitCode, null, 'SIGHUP does not stop the daemon');
     } finally {
       assert.equal(await daemon.stop(), 0);

@@ -15,6 +15,7 @@ import {
 import { createLogger } from '../../src/log/index.js';
 import { tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/servers.js';
+import { quietAfterChanges } from '../helpers/quiet.js';
 
 /** A logger whose logfmt lines land in `lines`. */
 function capturingLogger() {
@@ -136,10 +137,12 @@ describe('live config', () => {
     assert.equal(reloadsOf(live), 1);
 
     // The watch survives the rename: the new file is watched too.
+    const quiet = quietAfterChanges(file, 2 * 150);
     for (const concurrency of [8, 9, 10, 11]) await writeFile(file, configText(`[daemon]\nconcurrency = ${concurrency}\n`));
     await waitFor(() => live.current().daemon.concurrency === 11, { what: 'the last write to be loaded' });
-    await new Promise((resolve) => setTimeout(resolve, 400)); // past the debounce: no late extra reload
-    assert.equal(reloadsOf(live), 2, 'four writes within the debounce make one reload');
+    await quiet; // past the debounce of the last change: no late extra reload
+    await live.reload('SIGHUP'); // reloads run in order: one started by the watch is done by now
+    assert.equal(reloadsOf(live), 3, 'four writes within the debounce make one reload (then the SIGHUP)');
     live.close();
   });
 
@@ -156,10 +159,12 @@ describe('live config', () => {
     await writeFile(file, configText(`[daemon]\nwatch_config = false\n[http]\nauth_token_file = "${tokens}"\n`));
     await waitFor(() => live.current().daemon.watch_config === false, { what: 'watch_config = false to be loaded' });
     const reloads = reloadsOf(live);
+    const quiet = quietAfterChanges(tokens, 2 * 50);
     await writeFile(tokens, 'third-token-0123456789\n');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(reloadsOf(live), reloads, 'no reload while the watch is off');
+    await quiet; // past the debounce: a watch still on would have started its reload
+    assert.deepEqual(live.current().http.auth_tokens, ['first-token-0123456789', 'second-token-0123456789']);
     await live.reload('SIGHUP');
+    assert.equal(reloadsOf(live), reloads + 1, 'no reload while the watch is off, one for the SIGHUP');
     assert.deepEqual(live.current().http.auth_tokens, ['third-token-0123456789']);
     live.close();
   });

@@ -30,10 +30,12 @@ describe('reloading HTTP-side keys in a running daemon', () => {
       assert.equal((await daemon.get('/hooks/runs', { authorization: `Bearer ${TOKEN}` })).status, 401, 'a removed token is refused');
       assert.equal((await daemon.get('/hooks/runs', { authorization: `Bearer ${OTHER_TOKEN}` })).status, 200);
 
-      // public_check: /check is not on this branch; the guard's decision is what changes.
       assert.equal((await daemon.get('/check/store/x.narinfo')).status, 401);
       await daemon.reconfigure({ http: { auth_tokens: [OTHER_TOKEN], public_check: true } });
-      assert.notEqual((await daemon.get('/check/store/x.narinfo')).status, 401, 'public_check lets /check through');
+      const check = await daemon.get('/check/store/x.narinfo');
+      assert.equal(check.status, 200, `public_check lets /check through: ${JSON.stringify(check.body)}`);
+      assert.equal(check.body.exists, false, 'the bucket is empty');
+      assert.equal(check.body.s3_key, 'store/x.narinfo');
       assert.equal((await daemon.get('/hooks/runs')).status, 401, 'other routes still need the token');
     } finally {
       await daemon.close();

@@ -39,7 +39,12 @@ describe('reloading worker-side keys in a running daemon', () => {
     const raw = rawConfig(redis, s3, { daemon: { concurrency: 2 } }, bucket);
     const gate = gatedStorage(createStorage(validateConfig(raw)));
     const daemon = await startLiveApp(raw, { storage: gate.storage });
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+    // Redis marks a job active when a worker takes it, before its upload starts: Redis
+    // agreeing with the gate on the count shows no worker took one more meanwhile.
+    const settle = () =>
+      waitFor(async () => (await daemon.app.uploads.getJobCounts('active')).active === gate.held(), {
+        what: 'Redis to show the uploads held as the only active jobs',
+      });
     try {
       await writeTree(src, files(20, 'f'));
       assert.equal((await daemon.post('/publish', [{ from: src, to: 'store/' }])).status, 200);
@@ -112,7 +117,8 @@ describe('reloading worker-side keys in a running daemon', () => {
 
       await daemon.reconfigure({ daemon: { ...hook, enable_ssh_task: false } });
       await publish('off-2.narinfo');
-      await new Promise((resolve) => setTimeout(resolve, 1500)); // three debounce times
+      // The upload is done (publish waits for it) and its notification recorded: had it armed a run, the job would be there.
+      await daemon.app.hooks.flush();
       assert.equal(await lineCount(out), 1, 'switched off: no further run');
       const counts = await daemon.app.hooks.queue.getJobCounts('waiting', 'delayed', 'active');
       assert.deepEqual(counts, { waiting: 0, delayed: 0, active: 0 }, 'nothing was armed');

@@ -89,4 +89,5 @@ export async function isAlive(pid: number): Promise<boolean> {
   }
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Spaces out the notifications a test sends over time (a workload's pace, never a wait for an event). */
+export const pace = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

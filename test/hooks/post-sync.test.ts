@@ -4,11 +4,30 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRedis, waitFor, type RedisServer } from '../helpers/servers.js';
 import { startApp, tempDir, writeTree } from '../helpers/daemon.js';
-import { MAX_REPORTED_KEYS, type HookRun } from '../../src/hooks/index.js';
-import { hookConfig, isAlive, recorder, sleep, SECOND_IN_MINUTES } from './helpers.js';
+import type { HookRun } from '../../src/hooks/index.js';
+import type { App } from '../../src/app.js';
+import { hookConfig, isAlive, recorder, pace, SECOND_IN_MINUTES } from './helpers.js';
 
-/** Debounce (1 s) plus a margin: after this, a run that was going to happen has started. */
-const SETTLE_MS = 2000;
+/** The most keys a run gets on stdin (docs/post-sync.md). */
+const MAX_REPORTED_KEYS = 10_000;
+
+/**
+ * The marker that no further run can come: every notification is recorded, no run is
+ * active, and nothing waits, is delayed or pending (a run needs a job, a job needs pending
+ * uploads). Checked after the runs a test expects are seen.
+ */
+async function noRunToCome(...apps: App[]): Promise<void> {
+  for (const app of apps) await app.hooks.flush();
+  const queue = apps[0]!.hooks.queue;
+  await waitFor(async () => (await queue.getJobCounts('active')).active === 0, { what: 'no post-sync run active' });
+  assert.deepEqual(await queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active'), {
+    waiting: 0,
+    delayed: 0,
+    prioritized: 0,
+    active: 0,
+  });
+  assert.deepEqual((await apps[0]!.hooks.report()).pending, { uploaded_count: 0, first_upload_at: null });
+}
 
 async function hookRunsMetric(app: { metrics: { registry: { getSingleMetricAsString(name: string): Promise<string> } } }) {
   return app.metrics.registry.getSingleMetricAsString('sync4loong_hook_runs_total');
@@ -42,7 +61,7 @@ describe('post-sync command', () => {
       assert.equal(reply.status, 200, JSON.stringify(reply.body));
       await daemon.idle();
       await waitFor(() => readFile(`${out}.runs`, 'utf8'), { timeoutMs: 10_000, what: 'the post-sync command to run' });
-      await sleep(SETTLE_MS);
+      await noRunToCome(daemon.app);
 
       assert.equal((await readFile(`${out}.runs`, 'utf8')).trim().split('\n').length, 1, 'exactly one run');
       assert.equal(await readFile(`${out}.argv`, 'utf8'), `a b|c|it's|back\\slash|dq "x"||`);
@@ -71,7 +90,7 @@ describe('post-sync command', () => {
       const again = await daemon.post('/publish', [{ from: src, to: 'store/' }]);
       assert.equal(again.status, 200);
       await daemon.idle();
-      await sleep(SETTLE_MS);
+      await noRunToCome(daemon.app);
       assert.equal((await readFile(`${out}.runs`, 'utf8')).trim().split('\n').length, 1, 'skipped files ran nothing');
       const counts = await daemon.app.hooks.queue.getJobCounts('waiting', 'delayed', 'active');
       assert.deepEqual(counts, { waiting: 0, delayed: 0, active: 0 });
@@ -86,11 +105,11 @@ describe('post-sync command', () => {
     try {
       for (let i = 0; i < 100; i += 1) {
         daemon.app.hooks.notifyUpload(`store/${i}.narinfo`);
-        await sleep(20);
+        await pace(20);
       }
       assert.equal(await record.started(), 0, 'no run while uploads keep coming');
       await waitFor(async () => (await record.runs()).length > 0, { timeoutMs: 10_000, what: 'a run' });
-      await sleep(SETTLE_MS);
+      await noRunToCome(daemon.app);
       const runs = await record.runs();
       assert.equal(runs.length, 1);
       assert.equal(runs[0]!.count, 100);
@@ -112,7 +131,7 @@ describe('post-sync command', () => {
       while (Date.now() < streamEnd) {
         daemon.app.hooks.notifyUpload(`store/${uploads}.narinfo`);
         uploads += 1;
-        await sleep(300);
+        await pace(300);
       }
       const duringStream = (await record.runs()).filter((run) => run.startedAt < streamEnd);
       assert.ok(duringStream.length >= 2, `expected at least 2 runs during the stream, got ${duringStream.length}`);
@@ -120,7 +139,7 @@ describe('post-sync command', () => {
         timeoutMs: 10_000,
         what: 'every upload to be reported',
       });
-      await sleep(SETTLE_MS);
+      await noRunToCome(daemon.app);
       const runs = await record.runs();
       assert.equal(
         runs.reduce((sum, run) => sum + run.count, 0),
@@ -145,15 +164,15 @@ describe('post-sync command', () => {
       while ((await record.started()) === 0) {
         before.push(`store/before-${before.length}.narinfo`);
         daemon.app.hooks.notifyUpload(before.at(-1)!);
-        await sleep(200);
+        await pace(200);
       }
       const during = ['store/during-0.narinfo', 'store/during-1.narinfo', 'store/during-2.narinfo'];
       for (const key of during) {
         daemon.app.hooks.notifyUpload(key);
-        await sleep(50);
+        await pace(50);
       }
       await waitFor(async () => (await record.runs()).length === 2, { timeoutMs: 15_000, what: 'the second run' });
-      await sleep(SETTLE_MS + 500);
+      await noRunToCome(daemon.app);
       const runs = await record.runs();
       assert.equal(runs.length, 2);
       assert.ok(runs[1]!.startedAt >= runs[0]!.startedAt + 2000, 'the second run starts after the first ended');
@@ -173,10 +192,10 @@ describe('post-sync command', () => {
       for (let i = 0; i < 40; i += 1) {
         one.app.hooks.notifyUpload(`store/one-${i}`);
         two.app.hooks.notifyUpload(`store/two-${i}`);
-        await sleep(15);
+        await pace(15);
       }
       await waitFor(async () => (await record.runs()).length > 0, { timeoutMs: 10_000, what: 'a run' });
-      await sleep(SETTLE_MS);
+      await noRunToCome(one.app, two.app);
       const runs = await record.runs();
       assert.equal(runs.length, 1);
       assert.equal(runs[0]!.count, 80);
@@ -255,7 +274,10 @@ describe('post-sync command', () => {
         timeoutMs: 10_000,
         what: 'the job to fail for good',
       });
-      await sleep(500);
+      // The failed job is final (no retry left); its three tries are in the history.
+      await waitFor(async () => ((await daemon.get('/hooks/runs')).body.runs as HookRun[]).length >= 3, {
+        what: 'three tries in the history',
+      });
       const { body } = await daemon.get('/hooks/runs');
       const runs = body.runs as HookRun[];
       assert.deepEqual(
@@ -283,7 +305,10 @@ describe('post-sync command', () => {
     try {
       daemon.app.hooks.notifyUpload('store/x.narinfo');
       await waitFor(async () => (await daemon.app.hooks.queue.getJobCounts('failed')).failed === 1, { timeoutMs: 10_000, what: 'failure' });
-      await sleep(800);
+      // Failed is final: a retry would have left the job delayed instead.
+      const [failed] = await daemon.app.hooks.queue.getJobs(['failed']);
+      assert.equal(failed!.attemptsMade, 1, 'tried once');
+      await waitFor(async () => ((await daemon.get('/hooks/runs')).body.runs as HookRun[]).length >= 1, { what: 'the try in the history' });
       const runs = (await daemon.get('/hooks/runs')).body.runs as HookRun[];
       assert.equal(runs.length, 1);
       assert.equal(runs[0]!.outcome, 'failure');
@@ -327,10 +352,14 @@ describe('post-sync command', () => {
     try {
       await ownRedis.stop();
       for (let i = 0; i < 3; i += 1) daemon.app.hooks.notifyUpload(`store/offline-${i}.narinfo`);
-      await sleep(300); // a flush fails meanwhile
-      const unavailable = await daemon.get('/hooks/runs');
-      assert.equal(unavailable.status, 503);
-      assert.match(unavailable.body.error, /Redis is not reachable/);
+      const unavailable = await waitFor(
+        async () => {
+          const reply = await daemon.get('/hooks/runs');
+          return reply.status === 503 ? reply : undefined;
+        },
+        { what: 'the daemon to see Redis away' },
+      );
+      assert.match(unavailable!.body.error, /Redis is not reachable/);
       await ownRedis.start();
       await waitFor(async () => (await record.runs()).length === 1, { timeoutMs: 20_000, what: 'the run after Redis came back' });
       const [run] = await record.runs();
@@ -354,8 +383,9 @@ describe('post-sync command', () => {
         assert.equal(reply.status, 200);
         await daemon.idle();
         daemon.app.hooks.notifyUpload('store/direct.narinfo');
+        // Recorded now: had a notification armed a run, its job would be counted below.
+        await daemon.app.hooks.flush();
       }
-      await sleep(SETTLE_MS);
       assert.equal(await record.started(), 0);
       for (const daemon of [disabled, empty]) {
         const counts = await daemon.app.hooks.queue.getJobCounts();

@@ -1,7 +1,9 @@
 /**
  * Hostile input, authenticated so that validation (not the 401) is what answers: every
  * request must get a 4xx JSON error, never a 5xx or a hang; the daemon stays ready and
- * nothing outside the allowed roots reaches the bucket.
+ * nothing outside the allowed roots reaches the bucket. Some generated requests are valid
+ * (folders inside the roots holding symlinks out of them), so files are queued and uploaded
+ * and the bucket check has something to catch.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +31,7 @@ describe('hostile input', () => {
   let allowed: string;
   let outside: string;
   let tried = 0;
+  let accepted = 0;
 
   before(async () => {
     [redis, s3] = await Promise.all([startRedis(), startS3()]);
@@ -36,8 +39,9 @@ describe('hostile input', () => {
     allowed = await tempDir('allowed');
     outside = await tempDir('outside');
     await writeFile(join(outside, 'secret.txt'), SECRET);
-    await writeTree(allowed, { 'cache/a.narinfo': 'fine' });
+    await writeTree(allowed, { 'cache/a.narinfo': 'fine', 'cache/deep/b.narinfo': 'also fine' });
     await symlink(outside, join(allowed, 'escape'));
+    await symlink(outside, join(allowed, 'cache', 'deep', 'escape'));
     await symlink(join(outside, 'secret.txt'), join(allowed, 'cache', 'leak.txt'));
     daemon = await startApp(
       rawConfig(
@@ -91,41 +95,72 @@ describe('hostile input', () => {
   );
   const wrongType = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 3 }), fc.object());
 
-  it('answers 4xx JSON to generated hostile publish bodies', async () => {
+  // Valid: folders inside the root whose symlinks lead out of it (those files are skipped).
+  const validItems = fc.array(
+    fc.record({
+      from: fc.constantFrom(allowedPath(''), allowedPath('cache'), allowedPath('cache/deep')),
+      to: fc.stringMatching(/^[a-z0-9]{1,6}$/).map((name) => `store/${name}/`),
+    }),
+    { minLength: 1, maxLength: 3 },
+  );
+  function allowedPath(below: string): () => string {
+    return () => join(allowed, below);
+  }
+
+  it('answers 4xx JSON to generated hostile publish bodies, and 200 to the valid ones among them', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
-          // items with hostile paths and keys (and valid-looking ones pointing outside the roots)
-          fc.array(fc.record({ from: hostilePath, to: hostileKey }), { minLength: 1, maxLength: 4 }),
-          fc.array(
-            fc.record({ from: fc.constantFrom(outside, join(allowed, 'escape'), join(outside, 'secret.txt')), to: fc.constant('store/') }),
-            {
-              minLength: 1,
-              maxLength: 3,
-            },
-          ),
-          // wrong field types
-          fc.array(fc.record({ from: wrongType, to: wrongType, delete_after_sync: fc.string(), overwrite: fc.integer() }), {
-            minLength: 1,
-            maxLength: 3,
-          }),
-          // not an array / no items / too many items
-          fc.oneof(
-            fc.object(),
-            fc.string(),
-            fc.integer(),
-            fc.constant([]),
-            fc.constant(Array.from({ length: 51 }, () => ({ from: allowed, to: 'x/' }))),
-          ),
+          validItems.map((items) => ({ valid: true as const, items })),
+          hostileBody().map((body) => ({ valid: false as const, body })),
         ),
-        async (body) => {
-          const attempt = { method: 'POST', path: '/publish', body: JSON.stringify(body), contentType: 'application/json' };
+        async (drawn) => {
+          if (drawn.valid) {
+            const body = drawn.items.map((item) => ({ from: item.from(), to: item.to }));
+            const attempt = { method: 'POST', path: '/publish', body: JSON.stringify(body), contentType: 'application/json' };
+            const reply = await send(attempt);
+            assert.equal(reply.status, 200, `valid ${attempt.body}: ${JSON.stringify(reply.body)}`);
+            const skipped = (reply.body as { skipped_count?: number }).skipped_count ?? 0;
+            // Every item reaches a symlink out of the root (the root itself holds `escape`).
+            assert.ok(skipped >= body.length, `symlinks out of the root skipped for ${attempt.body}: ${JSON.stringify(reply.body)}`);
+            accepted += 1;
+            return;
+          }
+          const attempt = { method: 'POST', path: '/publish', body: JSON.stringify(drawn.body), contentType: 'application/json' };
           assertClientError(attempt, await send(attempt));
         },
       ),
-      { numRuns: 200 },
+      { numRuns: 250 },
     );
+    assert.ok(accepted >= 40, `valid requests drawn: ${accepted}`);
   });
+
+  // Built when the test runs: the folders exist only then.
+  const hostileBody = () =>
+    fc.oneof(
+      // items with hostile paths and keys (and valid-looking ones pointing outside the roots)
+      fc.array(fc.record({ from: hostilePath, to: hostileKey }), { minLength: 1, maxLength: 4 }),
+      fc.array(
+        fc.record({ from: fc.constantFrom(outside, join(allowed, 'escape'), join(outside, 'secret.txt')), to: fc.constant('store/') }),
+        {
+          minLength: 1,
+          maxLength: 3,
+        },
+      ),
+      // wrong field types
+      fc.array(fc.record({ from: wrongType, to: wrongType, delete_after_sync: fc.string(), overwrite: fc.integer() }), {
+        minLength: 1,
+        maxLength: 3,
+      }),
+      // not an array / no items / too many items
+      fc.oneof(
+        fc.object(),
+        fc.string(),
+        fc.integer(),
+        fc.constant([]),
+        fc.constant(Array.from({ length: 51 }, () => ({ from: allowed, to: 'x/' }))),
+      ),
+    );
 
   it('answers 4xx JSON to bad JSON, wrong content types, huge bodies and wrong methods', async () => {
     const attempts: Attempt[] = [];
@@ -225,8 +260,12 @@ describe('hostile input', () => {
     const ready = await send({ method: 'GET', path: '/readyz' });
     assert.equal(ready.status, 200);
     await daemon.idle();
-    for (const key of await listKeys(s3, bucket)) {
+    const keys = await listKeys(s3, bucket);
+    // The valid requests were uploaded: the check below looked at real objects.
+    assert.ok(keys.some((key) => key.endsWith('/a.narinfo')) && keys.some((key) => key.endsWith('/deep/b.narinfo')), keys.join(' '));
+    for (const key of keys) {
       assert.notEqual((await getObject(s3, bucket, key)).body.toString(), SECRET, `${key} holds an outside file`);
+      assert.doesNotMatch(key, /leak\.txt|escape\//, `${key} came through a symlink out of the root`);
     }
     assert.ok(tried >= 350, `tried ${tried} requests`);
   });

@@ -2,7 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
-import { createBucket, listKeys, rawConfig, startApp, tempDir, writeTree } from '../helpers/daemon.js';
+import { createBucket, listKeys, rawConfig, startApp, tempDir, writeTree, type TestApp } from '../helpers/daemon.js';
+import { parsePrometheusText, sampleValue } from '../helpers/prometheus.js';
 
 describe('daemon roles', () => {
   let redis: RedisServer;
@@ -35,13 +36,17 @@ describe('daemon roles', () => {
       assert.equal(reply.status, 200);
       assert.equal(reply.body.total_files, 3);
       assert.equal(await api.app.uploads.getWorkersCount(), 0, 'no upload worker connected');
-      await new Promise((resolve) => setTimeout(resolve, 500));
       assert.deepEqual(await api.app.uploads.getJobCounts('waiting', 'active', 'completed'), { waiting: 3, active: 0, completed: 0 });
 
       const worker = await startApp({ ...raw, daemon: { ...raw.daemon, role: 'worker' } });
       try {
         await api.idle();
         assert.deepEqual(await listKeys(s3, bucket), ['store/a.narinfo', 'store/b.narinfo', 'store/nar/a.nar.xz']);
+        // Who uploaded: every file went through the worker daemon, none through the api one.
+        const uploaded = async (app: TestApp) =>
+          sampleValue(parsePrometheusText((await app.get('/metrics')).body as string), 'sync4loong_files_total', { outcome: 'uploaded' });
+        assert.equal(await uploaded(worker), 3);
+        assert.equal(await uploaded(api), 0);
       } finally {
         await worker.close();
       }

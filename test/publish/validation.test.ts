@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startRedis, type RedisServer } from '../helpers/servers.js';
+import { startRedis, waitFor, type RedisServer } from '../helpers/servers.js';
 import { rawConfig, request, startApp, tempDir, writeTree, type TestApp } from '../helpers/daemon.js';
 
 describe('POST /publish validation', () => {
@@ -104,11 +104,13 @@ describe('POST /publish validation', () => {
   });
 });
 
-async function waitForOk(call: () => Promise<{ status: number; body: any }>) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const reply = await call();
-    if (reply.status === 200 || Date.now() > deadline) return reply;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+async function waitForOk(call: () => Promise<{ status: number; body: any }>): Promise<{ status: number; body: any }> {
+  const ok = await waitFor(
+    async () => {
+      const reply = await call();
+      return reply.status === 200 ? reply : undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 100, what: 'a 200' },
+  );
+  return ok!;
 }

@@ -13,6 +13,8 @@ export interface BatchRoutesDeps {
   heartbeatMs?: number;
   /** `http.max_event_streams`: past this many open streams, a new one is answered 429. */
   maxStreams?: () => number;
+  /** Hears each event stream open and close (the open-streams gauge). */
+  streams?: { opened(): void; closed(): void };
 }
 
 function batchIdOf(request: FastifyRequest): string {
@@ -87,10 +89,11 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRoutesDeps)
     const end = () => {
       follower.stop();
       clearInterval(heartbeat);
-      openStreams.delete(end);
+      if (openStreams.delete(end)) deps.streams?.closed();
       if (!raw.writableEnded) raw.end();
     };
     openStreams.add(end);
+    deps.streams?.opened();
     raw.once('close', end); // the client went away
     void follower.done.then(end);
   });
