@@ -30,6 +30,8 @@ export interface SshServer {
   fingerprint: string;
   /** A known_hosts file naming this server (`[127.0.0.1]:port`) with its key. */
   knownHostsFile: string;
+  /** Pid of the listening sshd (sessions are its children). */
+  pid(): number | undefined;
   /** Stops the server and every session it serves (an outage). */
   stop(): Promise<void>;
   /** Starts it again on the same port with the same keys. */
@@ -42,7 +44,7 @@ async function keygen(file: string, passphrase = ''): Promise<void> {
 }
 
 /** Pids of every process below `pid` (sshd forks one or two per connection). */
-async function descendants(pid: number): Promise<number[]> {
+export async function descendants(pid: number): Promise<number[]> {
   const parents = new Map<number, number[]>();
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -138,6 +140,7 @@ export async function startSshd(): Promise<SshServer> {
     passphrase,
     fingerprint,
     knownHostsFile,
+    pid: () => child?.pid,
     stop,
     start,
     async close() {
