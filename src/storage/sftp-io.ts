@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { FileEntryWithStats, OpenMode, SFTPWrapper, Stats } from 'ssh2';
+import { SftpConnectionError } from './sftp-pool.js';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) the backend tells apart. */
 export const SFTP_NO_SUCH_FILE = 2;
@@ -14,12 +15,18 @@ export function isNoSuchFile(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === SFTP_NO_SUCH_FILE;
 }
 
-function call<T>(run: (callback: (error: Error | undefined | null, value: T) => void) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))));
-}
-
 /** Promise forms of the SFTP requests the backend sends. */
 export function sftpCalls(sftp: SFTPWrapper) {
+  const channel = sftp as unknown as { outgoing?: { state?: string } };
+  /**
+   * ssh2 silently drops a request sent on a closed channel and never calls it back: such a
+   * request fails here at once instead of hanging the upload.
+   */
+  function call<T>(run: (callback: (error: Error | undefined | null, value: T) => void) => void): Promise<T> {
+    if (channel.outgoing?.state !== 'open') return Promise.reject(new SftpConnectionError('SFTP session is closed', 'ECONNRESET'));
+    return new Promise<T>((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))));
+  }
+
   return {
     open: (path: string, flags: OpenMode) => call<Buffer>((cb) => sftp.open(path, flags, cb)),
     close: (handle: Buffer) => call<void>((cb) => sftp.close(handle, (error) => cb(error, undefined))),

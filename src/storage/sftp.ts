@@ -120,6 +120,7 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
     }
     const handle = await openTemporary(calls, temporary, offset > 0 ? 'r+' : 'w');
     let integrity: IntegrityError | undefined;
+    let sent = false;
     try {
       if ('buffer' in content) {
         await pipelinedWrite(calls, handle, bufferChunks(content.buffer), signal);
@@ -133,8 +134,11 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
         const written = (await calls.fstat(handle)).size;
         if (written !== size) integrity = new IntegrityError(`temporary file ${temporary} holds ${written} bytes, expected ${size}`);
       }
+      sent = true;
     } finally {
       await calls.close(handle).catch(() => {});
+      // Without resume a partial temporary file is of no use: remove it (best effort, the connection may be gone).
+      if (!sent && !options.enableResume) await calls.unlink(temporary).catch(() => {});
     }
     if (integrity !== undefined) {
       await calls.unlink(temporary).catch(() => {});
