@@ -5,7 +5,7 @@
  *
  *   npm run bench:sftp -- [--only small,single] [--repeat 3] [--contenders daemon,daemon-readback,rclone,rclone-32,sftp]
  *
- * daemon-readback is the daemon with `sftp.verify = "readback"`: rclone's defaults check each
+ * rclone-32-nohash adds `--sftp-disable-hashcheck`. daemon-readback is the daemon with `sftp.verify = "readback"`: rclone's defaults check each
  * upload's MD5 on the server (remote `md5sum`), which only readback matches.
  *
  * small: 500 files of the bench's Nix fixture `small` (250 narinfos and their NARs, 4 KiB
@@ -31,7 +31,7 @@ const { values } = parseArgs({
   options: {
     only: { type: 'string', default: 'small,single' },
     repeat: { type: 'string', default: '3' },
-    contenders: { type: 'string', default: 'daemon,daemon-readback,rclone,rclone-32,sftp' },
+    contenders: { type: 'string', default: 'daemon,daemon-readback,rclone,rclone-32,rclone-32-nohash,sftp' },
     seed: { type: 'string', default: '9' },
     out: { type: 'string', default: join(projectRoot, 'bench') },
     'work-dir': { type: 'string', default: join(projectRoot, 'bench', '.work') },
@@ -153,7 +153,7 @@ async function runContender(
   }
   const childrenBefore = childrenCpuSeconds();
   let result;
-  if (contender === 'rclone' || contender === 'rclone-32') {
+  if (contender.startsWith('rclone')) {
     const env = {
       ...process.env,
       RCLONE_CONFIG_B_TYPE: 'sftp',
@@ -163,7 +163,9 @@ async function runContender(
       RCLONE_CONFIG_B_KEY_FILE: server.clientKeyFile,
       RCLONE_CONFIG_B_KNOWN_HOSTS_FILE: knownHosts,
     };
-    const extra = contender === 'rclone-32' ? ['--transfers', '32', '--checkers', '32'] : [];
+    const extra = contender === 'rclone' ? [] : ['--transfers', '32', '--checkers', '32'];
+    // Without the remote `md5sum` after each upload (what the daemon's default verify = "size" also skips).
+    if (contender === 'rclone-32-nohash') extra.push('--sftp-disable-hashcheck');
     result = await runCommand('rclone', ['copy', fixture.dir, `b:${target}`, ...extra], env);
   } else if (contender === 'sftp') {
     const batch = join(workDir, 'sftp-batch');
