@@ -7,7 +7,7 @@
 import type { Logger } from '../log/index.js';
 import { ConfigError, type LoadedConfig } from './load.js';
 import { changedKeys, configHash, keepRunningValues, needsRestart } from './reload.js';
-import type { Config } from './schema.js';
+import { secretFileKeys, type Config } from './schema.js';
 import { watchFiles, type FileWatch } from './watch.js';
 
 /** Told after a reload changed live keys; may be async (reloads wait for it, in order). */
@@ -76,7 +76,9 @@ export function createLiveConfig(deps: { log: Logger; load: () => LoadedConfig }
   /** The files a reload reads: the config file and the secret files it names. */
   function watchedFiles(config: Config): string[] {
     if (file === null) return [];
-    const named = [config.http.auth_token_file, config.redis.password_file, config.s3.access_key_file, config.s3.secret_key_file];
+    const sections = config as unknown as Record<string, Record<string, unknown>>;
+    const fromSecretKeys = secretFileKeys.map(([section, key]) => sections[section]?.[key]);
+    const named = [config.http.auth_token_file, ...fromSecretKeys].filter((path): path is string => typeof path === 'string');
     return [file, ...named.filter((path) => path !== '')];
   }
 

@@ -98,8 +98,66 @@ export const s3Schema = z.object({
   max_sockets: z.number().int().min(1).max(1024).default(64).describe('(new) Keep-alive sockets to S3 per daemon.'),
 });
 
+export const sftpSchema = z.object({
+  host: z.string().default('').describe('SFTP server host name or address. Required when `storage.type = "sftp"`.'),
+  port: z.number().int().min(1).max(65535).default(22).describe('SFTP server port (1-65535).'),
+  username: z.string().default('').describe('Login name on the SFTP server. Required when `storage.type = "sftp"`.'),
+  password: z
+    .string()
+    .default('')
+    .describe(
+      'Password of `username`. One of `password`, `password_file`, `private_key`, `private_key_file` is required with `storage.type = "sftp"`. Secret: redacted.',
+    ),
+  password_file: z.string().default('').describe('(new) File holding the password (trailing newline ignored); overrides `password`.'),
+  private_key: z
+    .string()
+    .default('')
+    .describe('The private key itself (its PEM/OpenSSH text, as the Go daemon took it), not a path. Secret: redacted.'),
+  private_key_file: z.string().default('').describe('(new) File holding the private key; overrides `private_key`.'),
+  private_key_passphrase: z.string().default('').describe('(new) Passphrase of an encrypted private key. Secret: redacted.'),
+  private_key_passphrase_file: z
+    .string()
+    .default('')
+    .describe('(new) File holding the private key passphrase (trailing newline ignored); overrides `private_key_passphrase`.'),
+  connection_timeout: z.number().positive().default(30).describe('Connect (TCP and SSH handshake) timeout, in seconds (> 0).'),
+  enable_resume: z
+    .boolean()
+    .default(true)
+    .describe('Resume an interrupted upload from the size of its partial temporary file instead of sending the whole file again.'),
+  root: z
+    .string()
+    .default('')
+    .describe('(new) Remote folder the keys map below (`root/<key>`); empty: the login folder, as the Go daemon.'),
+  known_hosts: z
+    .string()
+    .default('')
+    .describe(
+      "(new) OpenSSH `known_hosts` file the server's host key is checked against; empty: `~/.ssh/known_hosts` of the user running the daemon.",
+    ),
+  host_key_fingerprint: z
+    .string()
+    .default('')
+    .describe(
+      "(new) Pins the server's host key: its `SHA256:...` fingerprint as `ssh-keygen -l` prints it (checked instead of `known_hosts`).",
+    ),
+  insecure_ignore_host_key: z
+    .boolean()
+    .default(false)
+    .describe('(new) Accept any host key (open to a man in the middle); a warning is logged at every start.'),
+  connections: z.number().int().min(1).max(64).default(4).describe('(new) SSH connections in the pool (1-64).'),
+  verify: z
+    .enum(['size', 'readback'])
+    .default('size')
+    .describe(
+      "(new) How an upload is verified before a local file is deleted: `size` compares the final file's size; `readback` also re-reads the final file and compares its hash.",
+    ),
+});
+
 export const storageSchema = z.object({
-  type: z.enum(['s3', 'fs']).default('s3').describe('(new) Storage backend: `s3` uses `[s3]`; `fs` stores objects as files under `root`.'),
+  type: z
+    .enum(['s3', 'fs', 'sftp'])
+    .default('s3')
+    .describe('Storage backend: `s3` uses `[s3]`; `sftp` uses `[sftp]`; (new) `fs` stores objects as files under `root`.'),
   root: z.string().default('').describe('(new) Folder used as the bucket when `type = "fs"`.'),
 });
 
@@ -318,6 +376,7 @@ export const asynqmonSchema = z.object({
 export const configSchema = z.object({
   redis: redisSchema.prefault({}),
   s3: s3Schema.prefault({}),
+  sftp: sftpSchema.prefault({}),
   storage: storageSchema.prefault({}),
   daemon: daemonSchema.prefault({}),
   publish: publishSchema.prefault({}),
@@ -351,8 +410,26 @@ export function crossSectionProblems(raw: Record<string, Record<string, unknown>
   } else if (type === 'fs') {
     const root = raw.storage?.root;
     if (root === undefined || root === '') problems.push('storage.root is required when storage.type is "fs"');
+  } else if (type === 'sftp') {
+    problems.push(...sftpProblems(raw.sftp));
   }
   problems.push(...sshCommandProblems(raw.daemon));
+  return problems;
+}
+
+/** Host, user name and one credential are needed to log in to an SFTP server. */
+function sftpProblems(sftp: Record<string, unknown> | undefined): string[] {
+  const problems: string[] = [];
+  const given = (key: string) => {
+    const value = sftp?.[key];
+    return value !== undefined && value !== '';
+  };
+  for (const key of ['host', 'username']) {
+    if (!given(key)) problems.push(`sftp.${key} is required when storage.type is "sftp"`);
+  }
+  if (!['password', 'password_file', 'private_key', 'private_key_file'].some(given)) {
+    problems.push('sftp.password, sftp.password_file, sftp.private_key or sftp.private_key_file is required when storage.type is "sftp"');
+  }
   return problems;
 }
 
@@ -383,6 +460,7 @@ export type Config = z.infer<typeof configSchema>;
 export const sections = {
   redis: redisSchema,
   s3: s3Schema,
+  sftp: sftpSchema,
   storage: storageSchema,
   daemon: daemonSchema,
   publish: publishSchema,
@@ -399,6 +477,9 @@ export const secretKeys: ReadonlyArray<readonly [SectionName, string]> = [
   ['redis', 'password'],
   ['s3', 'access_key'],
   ['s3', 'secret_key'],
+  ['sftp', 'password'],
+  ['sftp', 'private_key'],
+  ['sftp', 'private_key_passphrase'],
   ['http', 'auth_tokens'],
 ];
 
@@ -407,4 +488,7 @@ export const secretFileKeys: ReadonlyArray<readonly [SectionName, string, string
   ['redis', 'password_file', 'password'],
   ['s3', 'access_key_file', 'access_key'],
   ['s3', 'secret_key_file', 'secret_key'],
+  ['sftp', 'password_file', 'password'],
+  ['sftp', 'private_key_file', 'private_key'],
+  ['sftp', 'private_key_passphrase_file', 'private_key_passphrase'],
 ];

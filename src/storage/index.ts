@@ -15,6 +15,7 @@ const MiB = 1024 * 1024;
 /** The backend the config names. */
 export function createStorage(config: Config): Storage {
   if (config.storage.type === 'fs') return createFsStorage({ root: config.storage.root });
+  if (config.storage.type === 'sftp') throw new Error('the sftp storage backend is not part of this build yet');
   const s3 = config.s3;
   return createS3Storage({
     endpoint: s3.endpoint,
