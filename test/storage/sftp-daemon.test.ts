@@ -81,7 +81,7 @@ describe('daemon with SFTP storage', () => {
       assert.equal(reply.status, 200, JSON.stringify(reply.body));
       const result = await waitForBatch(daemon, reply.body.batch_id, 80_000);
       assert.equal(result.state, 'done', JSON.stringify(result));
-      assert.equal(result.uploaded_files, 500);
+      assert.equal(result.uploaded_files, 501);
     } finally {
       await daemon.close();
     }
@@ -106,7 +106,10 @@ describe('daemon with SFTP storage', () => {
     await writeFile(join(src, 'big.nar.xz'), content);
     const md5 = createHash('md5').update(content).digest('hex');
     const partial = join(server.root, prefix, `.big.nar.xz.${md5}.partial`);
-    const raw = rawConfig(redis, undefined, { ...sftpConfig({}, proxy.port), daemon: { job_lock_seconds: 2, concurrency: 2 } });
+    const raw = rawConfig(redis, undefined, {
+      ...sftpConfig({ host_key_fingerprint: server.fingerprint }, proxy.port),
+      daemon: { job_lock_seconds: 2, concurrency: 2 },
+    });
     let daemon = await startDaemonProcess(raw);
     let restarted: Awaited<ReturnType<typeof startDaemonProcess>> | undefined;
     try {
@@ -115,6 +118,8 @@ describe('daemon with SFTP storage', () => {
       await waitFor(async () => ((await stat(partial).catch(() => undefined))?.size ?? 0) >= 40 * MiB, {
         intervalMs: 10,
         what: 'a partial temporary file of 40 MiB',
+      }).catch((error: Error) => {
+        throw new Error(`${error.message}; daemon output:\n${daemon.output().slice(-3000)}`);
       });
       await daemon.stop('SIGKILL');
       const kept = (await stat(partial)).size;
@@ -169,7 +174,7 @@ describe('daemon with SFTP storage', () => {
       }
       const result = await waitForBatch(daemon, reply.body.batch_id, 60_000);
       assert.equal(result.state, 'done', JSON.stringify(result));
-      assert.equal(result.failed_files ?? 0, 0);
+      assert.deepEqual(result.failed_files, []);
     } finally {
       await daemon.close();
     }
