@@ -230,7 +230,9 @@ export function createSftpPool(options: SftpPoolOptions) {
       try {
         const sftp = await ready(slot, signal);
         try {
-          return await operation(sftp);
+          // A request the server never answers (a hung server) is noticed by the keep-alives
+          // within 45 s; a caller with a deadline (the outage probe, /readyz) stops waiting at it.
+          return await untilAborted(operation(sftp), signal);
         } catch (error) {
           const gone = lost.has(sftp) || (error as Error | null)?.message === 'No response from server';
           if (gone && !(error instanceof SftpConnectionError) && !signal?.aborted) {

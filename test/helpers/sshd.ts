@@ -118,15 +118,28 @@ export async function startSshd(): Promise<SshServer> {
   async function stop(): Promise<void> {
     const current = child;
     if (current?.pid === undefined || current.exitCode !== null) return;
-    const sessions = await descendants(current.pid);
-    current.kill('SIGKILL');
-    for (const pid of sessions) {
+    // Freeze the listener and every session (a stopped process cannot fork), until no new
+    // process appears, then kill them all: a session forked meanwhile would survive as an
+    // orphan holding its connection open.
+    const signal = (pid: number, name: NodeJS.Signals) => {
       try {
-        process.kill(pid, 'SIGKILL');
+        process.kill(pid, name);
       } catch {
         // already gone
       }
+    };
+    signal(current.pid, 'SIGSTOP');
+    const frozen = new Set<number>();
+    for (;;) {
+      const fresh = (await descendants(current.pid)).filter((pid) => !frozen.has(pid));
+      if (fresh.length === 0) break;
+      for (const pid of fresh) {
+        signal(pid, 'SIGSTOP');
+        frozen.add(pid);
+      }
     }
+    for (const pid of frozen) signal(pid, 'SIGKILL');
+    current.kill('SIGKILL');
     await exited(current);
   }
   await start();
