@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { FileEntryWithStats, OpenMode, SFTPWrapper, Stats } from 'ssh2';
-import { SftpConnectionError } from './sftp-pool.js';
+import { SftpConnectionError } from './sftp-errors.js';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) the backend tells apart. */
 export const SFTP_NO_SUCH_FILE = 2;
@@ -15,15 +15,31 @@ export function isNoSuchFile(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === SFTP_NO_SUCH_FILE;
 }
 
+/** Sessions whose connection went away (marked by the pool when ssh2 reports it). */
+const lostSessions = new WeakSet<SFTPWrapper>();
+
+export function markLost(sftp: SFTPWrapper): void {
+  lostSessions.add(sftp);
+}
+
+export function isLost(sftp: SFTPWrapper): boolean {
+  return lostSessions.has(sftp);
+}
+
 /** Promise forms of the SFTP requests the backend sends. */
 export function sftpCalls(sftp: SFTPWrapper) {
   const channel = sftp as unknown as { outgoing?: { state?: string } };
   /**
    * ssh2 silently drops a request sent on a closed channel and never calls it back: such a
-   * request fails here at once instead of hanging the upload.
+   * request fails here at once instead of hanging the upload (and its retries, which wait
+   * for it: one upload per path at a time).
    */
   function call<T>(run: (callback: (error: Error | undefined | null, value: T) => void) => void): Promise<T> {
-    if (channel.outgoing?.state !== 'open') return Promise.reject(new SftpConnectionError('SFTP session is closed', 'ECONNRESET'));
+    // After the connection dropped, ssh2 has failed every pending request, but a new one
+    // would be queued on a channel that may still look open and never be answered.
+    if (lostSessions.has(sftp) || channel.outgoing?.state !== 'open') {
+      return Promise.reject(new SftpConnectionError('SFTP session is closed', 'ECONNRESET'));
+    }
     return new Promise<T>((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))));
   }
 

@@ -1,5 +1,9 @@
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { hostKeyProblem, type HostKeyPolicy } from './sftp-host-key.js';
+import { SftpConnectionError, SftpRefusedError } from './sftp-errors.js';
+import { isLost, markLost } from './sftp-io.js';
+
+export { SftpConnectionError, SftpRefusedError } from './sftp-errors.js';
 
 export interface SftpConnectOptions {
   host: string;
@@ -18,29 +22,6 @@ export interface SftpConnectOptions {
 export interface SftpPoolOptions extends SftpConnectOptions {
   /** SSH connections opened at most; each carries many SFTP requests at once. */
   connections: number;
-}
-
-/**
- * The server could not be reached, or dropped the connection. Its `code` is one the outage
- * gate (sync/outage.ts) knows, so uploads wait for the server instead of spending attempts.
- */
-export class SftpConnectionError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'SftpConnectionError';
-  }
-}
-
-/** The server is reachable but refused us: unknown host key or failed login. Retrying does not help until the config changes. */
-export class SftpRefusedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SftpRefusedError';
-  }
 }
 
 interface Slot {
@@ -75,7 +56,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /** `promise`, or its caller gives up when `signal` aborts (the promise itself goes on). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
   return new Promise<T>((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
@@ -110,8 +91,6 @@ function connectError(error: Error & { level?: string; code?: string }, hostKeyR
 export function createSftpPool(options: SftpPoolOptions) {
   const slots: Slot[] = Array.from({ length: Math.max(1, options.connections) }, () => ({ inflight: 0, failures: 0, retryAt: 0 }));
   let closed = false;
-  /** Sessions whose connection went away: an error on one of them means "unreachable", not "refused". */
-  const lost = new WeakSet<SFTPWrapper>();
 
   function connect(slot: Slot): Promise<SFTPWrapper> {
     return new Promise<SFTPWrapper>((resolve, reject) => {
@@ -142,7 +121,7 @@ export function createSftpPool(options: SftpPoolOptions) {
           slot.client = client;
           slot.sftp = sftp;
           const drop = () => {
-            lost.add(sftp);
+            markLost(sftp);
             if (slot.sftp === sftp) {
               slot.sftp = undefined;
               slot.client = undefined;
@@ -234,7 +213,7 @@ export function createSftpPool(options: SftpPoolOptions) {
           // within 45 s; a caller with a deadline (the outage probe, /readyz) stops waiting at it.
           return await untilAborted(operation(sftp), signal);
         } catch (error) {
-          const gone = lost.has(sftp) || (error as Error | null)?.message === 'No response from server';
+          const gone = isLost(sftp) || (error as Error | null)?.message === 'No response from server';
           if (gone && !(error instanceof SftpConnectionError) && !signal?.aborted) {
             throw new SftpConnectionError(`SFTP connection lost: ${(error as Error).message}`, 'ECONNRESET', { cause: error });
           }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { digestFile, md5OfFile, type FileDigest } from './hashing.js';
 import { bufferChunks, isNoSuchFile, pipelinedWrite, remoteMd5, sftpCalls, type SftpCalls } from './sftp-io.js';
 import { isTemporaryName, createRemotePaths, temporaryPathFor } from './sftp-paths.js';
-import { createSftpPool, type SftpConnectOptions } from './sftp-pool.js';
+import { createSftpPool, untilAborted, type SftpConnectOptions } from './sftp-pool.js';
 import { IntegrityError, type ListedObject, type ListPage, type ObjectInfo, type PutResult, type Storage } from './types.js';
 
 export interface SftpStorageOptions extends SftpConnectOptions {
@@ -61,9 +61,12 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
   /** One upload per remote path at a time in this process: two would write the same temporary file. */
   const uploading = new Map<string, Promise<unknown>>();
 
-  async function serialised<T>(path: string, run: () => Promise<T>): Promise<T> {
+  async function serialised<T>(path: string, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
     for (let previous = uploading.get(path); previous !== undefined; previous = uploading.get(path)) {
-      await previous.catch(() => {});
+      await untilAborted(
+        previous.catch(() => {}),
+        signal,
+      );
     }
     const current = run();
     uploading.set(path, current);
@@ -234,7 +237,7 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
         // The first read names the temporary file; the second, while sending, is checked against it.
         content = { digest: await digestFile(filePath) };
       }
-      return serialised(path, () =>
+      return serialised(path, put.signal, () =>
         pool.run(put.signal, async (sftp) => {
           const calls = sftpCalls(sftp);
           const md5 = await upload(calls, path, filePath, put.size, content, put.signal);
