@@ -74,7 +74,12 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** Names the storage in existence-cache keys: two daemons share entries only for the same storage. */
 function bucketId(config: Config): string {
+  if (config.storage.type === 'sftp') {
+    const { host, port, root } = config.sftp;
+    return `sftp:${host}:${port}${root === '' ? '' : `:${root}`}`;
+  }
   return config.storage.type === 's3' ? config.s3.bucket : 'fs';
 }
 
@@ -275,6 +280,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     url: '',
     async start() {
       await warnAboutRedisPersistence(apiRedis, log);
+      warnAboutHostKeys(config, log);
       await worker?.start();
       await hooks.start();
       const listen = options.listen ?? parseListenAddress(config.http.addr);
@@ -360,6 +366,15 @@ async function warnAboutRedisPersistence(redis: RedisClient, log: Logger): Promi
   } catch {
     // CONFIG is often disabled on managed Redis: nothing to check then.
   }
+}
+
+/** The Go daemon's SFTP behaviour, kept on request: said at every start. */
+function warnAboutHostKeys(config: Config, log: Logger): void {
+  if (config.storage.type !== 'sftp' || !config.sftp.insecure_ignore_host_key) return;
+  log.warn(
+    { host: config.sftp.host, port: config.sftp.port },
+    'sftp.insecure_ignore_host_key is on: the SFTP server is not verified, anyone on the path can take the uploads and the login',
+  );
 }
 
 /** Says loudly when the daemon can be told to upload any readable file by anyone who reaches it. */

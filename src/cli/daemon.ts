@@ -1,5 +1,5 @@
 import { createApp } from '../app.js';
-import { ConfigError, createLiveConfig, loadConfig, secretValues, type LiveConfig } from '../config/index.js';
+import { createLiveConfig, loadConfig, secretValues, type LiveConfig } from '../config/index.js';
 import { createLogger } from '../log/index.js';
 
 /** After shutdown, how long the process may take to exit by itself before it is ended. */
@@ -15,10 +15,6 @@ export async function runDaemon(configFile: string | undefined): Promise<number>
   const load = () => loadConfig({ file: configFile });
   const loaded = load();
   const { config } = loaded;
-  // Until the SFTP backend lands, its config is accepted and validated but not run.
-  if (config.storage.type === 'sftp') {
-    throw new ConfigError(['storage.type "sftp": the sftp storage backend is not part of this build yet']);
-  }
   // Secrets are asked for per line: a reload may add tokens that must be scrubbed as well.
   let live: LiveConfig | undefined;
   let known = { config, secrets: secretValues(config) };

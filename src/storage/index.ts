@@ -1,6 +1,8 @@
 import type { Config } from '../config/index.js';
 import { createFsStorage } from './fs.js';
 import { createS3Storage } from './s3.js';
+import { createSftpStorage } from './sftp.js';
+import { sftpStorageOptions } from './sftp-options.js';
 import type { Storage } from './types.js';
 
 export type { Storage, LocalFile, ObjectInfo, PutOptions, PutResult, HeadOptions, ListedObject, ListPage, ListOptions } from './types.js';
@@ -10,6 +12,8 @@ export { openLocalFile, readStreamOf } from './local-file.js';
 export { keyDefect, MAX_KEY_BYTES } from './keys.js';
 export { createS3Storage, type S3StorageOptions } from './s3.js';
 export { createFsStorage, type FsStorageOptions } from './fs.js';
+export { createSftpStorage, type SftpStorageOptions } from './sftp.js';
+export { SftpConnectionError, SftpRefusedError } from './sftp-pool.js';
 export { HashingStream, md5OfStream, md5OfFile, multipartEtagOfFile } from './hashing.js';
 export { instrumentStorage, type StorageMetrics, type StorageOperation } from './instrumented.js';
 
@@ -18,7 +22,7 @@ const MiB = 1024 * 1024;
 /** The backend the config names. */
 export function createStorage(config: Config): Storage {
   if (config.storage.type === 'fs') return createFsStorage({ root: config.storage.root });
-  if (config.storage.type === 'sftp') throw new Error('the sftp storage backend is not part of this build yet');
+  if (config.storage.type === 'sftp') return createSftpStorage(sftpStorageOptions(config.sftp));
   const s3 = config.s3;
   return createS3Storage({
     endpoint: s3.endpoint,

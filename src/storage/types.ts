@@ -38,8 +38,11 @@ export interface PutResult {
   md5: string;
   /** The upload went in parts. */
   multipart: boolean;
-  /** What proved the stored copy (proof.ts); `local` for the fs backend, which compares the bytes. */
-  proof: UploadProof | 'local';
+  /**
+   * What proved the stored copy: an S3 proof (proof.ts); `local` for the fs backend, which
+   * compares the bytes; `size` or `readback` for SFTP (`sftp.verify`, docs/uploads.md).
+   */
+  proof: UploadProof | 'local' | 'size' | 'readback';
 }
 
 /** One object of a listing. */

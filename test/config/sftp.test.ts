@@ -1,10 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, redactConfig, secretValues } from '../../src/config/index.js';
-import { projectRoot, tempDir } from '../helpers/daemon.js';
+import { tempDir } from '../helpers/daemon.js';
 
 async function fileWith(text: string): Promise<string> {
   const file = join(await tempDir('cfg-sftp'), 'config.toml');
@@ -86,23 +85,5 @@ describe('[sftp] config', () => {
       secretValues(config).filter((value) => value.startsWith('phrase') || value.startsWith('pw-')),
       ['pw-456', 'phrase-123'],
     );
-  });
-
-  it('is refused by the daemon until the sftp backend is built, before touching Redis', () => {
-    const env = {
-      PATH: process.env.PATH,
-      SYNC4LOONG_STORAGE_TYPE: 'sftp',
-      SYNC4LOONG_SFTP_HOST: 'sftp.invalid',
-      SYNC4LOONG_SFTP_USERNAME: 'u',
-      SYNC4LOONG_SFTP_PASSWORD: 'pw',
-      SYNC4LOONG_REDIS_ADDR: '127.0.0.1:1',
-    };
-    const result = spawnSync(process.execPath, [join(projectRoot, 'bin', 'sync4loong'), 'daemon'], {
-      env,
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    assert.equal(result.status, 2, result.stderr);
-    assert.match(result.stderr, /the sftp storage backend is not part of this build yet/);
   });
 });

@@ -1,0 +1,33 @@
+/** What the daemon-level SFTP test files share: the `[sftp]` config for a test sshd, and file checks. */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { SshServer } from '../helpers/sshd.js';
+
+/** `storage.type = "sftp"` and an `[sftp]` section logging in to `server` with its client key, host checked by known_hosts. */
+export function sftpConfig(server: SshServer, overrides: Record<string, unknown> = {}, port = server.port) {
+  return {
+    storage: { type: 'sftp' },
+    sftp: {
+      host: '127.0.0.1',
+      port,
+      username: server.username,
+      private_key_file: server.clientKeyFile,
+      known_hosts: server.knownHostsFile,
+      ...overrides,
+    },
+  };
+}
+
+/** Every regular file below `root`, relative paths. */
+export async function filesBelow(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isFile()).map((entry) => relative(root, join(entry.parentPath, entry.name)));
+}
+
+export async function md5OfPath(path: string): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
