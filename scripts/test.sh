@@ -8,7 +8,8 @@ suite=dist/test
 # The SDK notice about its future Node 22 releases is noise here: the lock file keeps one for Node 20 (docs/development.md).
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 if [ "${1:-}" = "--faults" ]; then suite=dist/faults; shift; fi
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+# A symlinked node_modules (a git worktree sharing an install) is left alone: npm ci would empty its target.
+if [ ! -L node_modules ] && { [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; }; then npm ci --no-audit --no-fund; fi
 bash scripts/ensure-system-deps.sh --with-browser --with-rgw
 rm -rf dist
 npx tsc -p tsconfig.json
