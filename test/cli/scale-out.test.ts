@@ -48,8 +48,10 @@ describe('scale-out on one Redis', () => {
           enable_ssh_task: true,
           ssh_shell: true,
           ssh_command: `echo "$SYNC4LOONG_UPLOADED_COUNT" >> ${out}`,
-          // 2 s: long enough that no gap inside the publish runs it early, short for the test.
-          ssh_debounce_minutes: 2 / 60,
+          // 8 s: no pause between two uploads of this publish comes near it, even on a loaded
+          // 2-core machine (a pause past it would be a stall worth failing on), so one run is
+          // the right answer, not luck; the test waits for that run, not for the time.
+          ssh_debounce_minutes: 8 / 60,
           shutdown_timeout_seconds: 5,
         },
       },
@@ -87,7 +89,7 @@ describe('scale-out on one Redis', () => {
       assert.equal(uploadedBy[1]! + uploadedBy[2]!, FILES);
       assert.equal((await stats(workers[0])).role, 'worker');
 
-      await waitFor(async () => (await runsOf(out)) > 0, { timeoutMs: 15_000, what: 'the post-sync command to run' });
+      await waitFor(async () => (await runsOf(out)) > 0, { timeoutMs: 30_000, what: 'the post-sync command to run' });
       await waitFor(
         async () => {
           const { counts } = (await stats(api)).queues.post_sync;
