@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from './metrics/index.js';
 import {
   UPLOAD_QUEUE,
   closeRedis,
+  closeWithin,
   createFailFastRedis,
   uploadJobOptions,
   uploadRetention,
@@ -309,8 +310,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         checker.close();
         batchTracker.close();
         await worker?.close();
-        await hooks.close();
-        await uploads.close();
+        await Promise.all([hooks.close(), closeWithin('upload queue', uploads, log)]);
         await closeRedis(checkRedis);
         await closeRedis(workerRedis);
         await closeRedis(apiRedis);

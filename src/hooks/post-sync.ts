@@ -3,6 +3,7 @@ import type { Cluster, RedisOptions as IORedisOptions } from 'ioredis';
 import type { RedisClient as Redis } from '../queue/index.js';
 import { errors } from '../errors.js';
 import { settlesWithin } from '../timeout.js';
+import { CLOSE_GRACE_MS, closeWithin } from '../queue/close.js';
 import type { Logger } from '../log/index.js';
 import { createChangeSet, type PendingTiming } from './changes.js';
 import { createRunHistory, type HookRun } from './history.js';
@@ -227,8 +228,7 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
       closing ??= (async () => {
         // Not waiting for a settings change in progress: it sees `closing` and stops.
         await notifier.close();
-        await stopWorker();
-        await queue.close();
+        await Promise.all([stopWorker(), closeWithin('post-sync queue', queue, log)]);
         // A cluster connection was handed in as an instance: BullMQ leaves it open.
         if (typeof (options.connection as Cluster).disconnect === 'function') (options.connection as Cluster).disconnect();
       })();
@@ -237,13 +237,17 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   };
 
   async function closeWorker(current: Worker<PostSyncJobData, PostSyncResult>): Promise<void> {
-    if (!(await settlesWithin(current.close(), settings.shutdownTimeoutMs))) {
+    const closed = current.close();
+    await settlesWithin(Promise.race([closed, runner.idle()]), settings.shutdownTimeoutMs).catch(() => true);
+    if (runner.busy()) {
       // Stop the command's process group; the run then fails, and is retried with the same
       // changes by whichever daemon is still (or again) running.
       log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'post-sync command still running at shutdown: stopping it');
       runner.abortAll();
-      await current.close();
+      await settlesWithin(runner.idle(), CLOSE_GRACE_MS);
     }
+    // Once no command runs, BullMQ's close gets CLOSE_GRACE_MS (queue/close.ts says why).
+    await closeWithin('post-sync worker', current, log, CLOSE_GRACE_MS, closed);
   }
 }
 

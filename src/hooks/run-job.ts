@@ -36,6 +36,10 @@ export interface JobRunner {
   process(job: Job<PostSyncJobData, PostSyncResult>): Promise<PostSyncResult>;
   /** Stops every running command (its process group); their runs fail and are retried. */
   abortAll(): void;
+  /** Whether a command is running. */
+  busy(): boolean;
+  /** Resolves once no command runs. */
+  idle(): Promise<void>;
 }
 
 export function createJobRunner(
@@ -45,6 +49,7 @@ export function createJobRunner(
   const { changes, history, metrics, log } = deps;
   /** Running commands, so shutdown can stop them. */
   const running = new Set<AbortController>();
+  let idleWaiters: (() => void)[] = [];
 
   async function processJob(job: Job<PostSyncJobData, PostSyncResult>): Promise<PostSyncResult> {
     const batch = await changes.take();
@@ -70,6 +75,11 @@ export function createJobRunner(
       });
     } finally {
       running.delete(controller);
+      if (running.size === 0) {
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const resolve of waiters) resolve();
+      }
     }
     if (result.aborted) {
       // Shutdown (or the command switched off): the failed attempt is retried later with the same changes (they stay in flight).
@@ -127,6 +137,8 @@ export function createJobRunner(
     abortAll() {
       for (const controller of running) controller.abort();
     },
+    busy: () => running.size > 0,
+    idle: () => (running.size === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve))),
   };
 }
 

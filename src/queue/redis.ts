@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
+import { settlesWithin } from '../timeout.js';
 
 /** A standalone, Sentinel-backed, or cluster connection. */
 export type RedisClient = Redis | Cluster;
@@ -88,13 +89,15 @@ export function createFailFastRedis(redis: Config['redis'], name: string, extra:
   return new Cluster(redis.cluster_nodes.map(splitHostPort), { ...clusterOptions(options), enableOfflineQueue: false });
 }
 
-/** Quits a connection politely, or drops it when Redis is gone. Idempotent. */
+/** How long a polite QUIT may take before the connection is dropped. */
+const QUIT_TIMEOUT_MS = 2000;
+
+/** Quits a connection politely, or drops it when Redis is gone or does not answer. Idempotent. */
 export async function closeRedis(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
   if (client.status === 'ready') {
     try {
-      await client.quit();
-      return;
+      if (await settlesWithin(client.quit(), QUIT_TIMEOUT_MS)) return;
     } catch {
       // fall through to disconnect
     }

@@ -2,7 +2,7 @@ import { DelayedError, Job, QueueEvents, UnrecoverableError, Worker, type KeepJo
 import { Cluster, type RedisOptions as IORedisOptions } from 'ioredis';
 import { settlesWithin } from '../timeout.js';
 import type { Logger } from '../log/index.js';
-import { UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
+import { CLOSE_GRACE_MS, closeWithin, UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
 import { PermanentError, type FileSync, type JobContext } from './handler.js';
 import { isUnreachableError, type OutageGate } from './outage.js';
 import { jobDataProblem } from './validate.js';
@@ -78,8 +78,28 @@ export function createUploadWorker(
 ): UploadWorker {
   const { log, batches } = deps;
   let settings: UploadWorkerSettings = options;
+  /** Processor calls under way, and who waits for there to be none (shutdown). */
+  let running = 0;
+  let idleWaiters: (() => void)[] = [];
+  function uploadsIdle(): Promise<void> {
+    return running === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve));
+  }
 
   async function process(job: Job<FileSyncJobData, FileSyncResult>, token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
+    running += 1;
+    try {
+      return await processJob(job, token, signal);
+    } finally {
+      running -= 1;
+      if (running === 0) {
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const resolve of waiters) resolve();
+      }
+    }
+  }
+
+  async function processJob(job: Job<FileSyncJobData, FileSyncResult>, token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
     const jobId = job.id ?? '';
     // A job carrying only the Go daemon's payload gets the fields it lacks.
     job.data = (await completeJobData(job.data)) as FileSyncJobData;
@@ -236,20 +256,27 @@ export function createUploadWorker(
       closing ??= (async () => {
         // BullMQ's close waits for the running jobs, and a later `close(true)` only returns
         // that same wait: past the timeout, running uploads are cancelled through their
-        // signals, and any that still do not end are left to their lock's expiry.
+        // signals, and any that still do not end are left to their lock's expiry. Once no
+        // upload runs, the close itself gets CLOSE_GRACE_MS (queue/close.ts says why).
         const closed = worker.close();
-        if (!(await settlesWithin(closed, settings.shutdownTimeoutMs))) {
+        await settlesWithin(Promise.race([closed, uploadsIdle()]), settings.shutdownTimeoutMs).catch(() => true);
+        const cancelled = running > 0;
+        if (cancelled) {
           log.warn(
             { timeout_ms: settings.shutdownTimeoutMs },
             'uploads still running at shutdown: cancelled, they run again after restart',
           );
           worker.cancelAllJobs(SHUTDOWN_CANCEL);
-          if (!(await settlesWithin(closed, CANCEL_GRACE_MS))) {
+          if (!(await settlesWithin(uploadsIdle(), CANCEL_GRACE_MS))) {
             log.warn('uploads did not end when cancelled: their jobs run again once their lock expires');
-            await worker.disconnect();
           }
         }
-        await events?.close();
+        // Uploads that ignored their cancel hold BullMQ's close: drop its connections now.
+        const stuck = cancelled && running > 0;
+        await Promise.all([
+          closeWithin('upload worker', worker, log, stuck ? 0 : CLOSE_GRACE_MS, closed),
+          events !== undefined ? closeWithin('queue events', events, log) : undefined,
+        ]);
         // A cluster connection was handed in as an instance: BullMQ leaves it open.
         if (options.connection instanceof Cluster) options.connection.disconnect();
       })();

@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import { UPLOAD_QUEUE } from '../../src/queue/index.js';
 import { waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { startProxy, type Proxy } from '../helpers/proxy.js';
-import { createBucket, listKeys, rawConfig, startApp, tempDir, writeTree } from '../helpers/daemon.js';
+import { createBucket, listKeys, rawConfig, request, startApp, startDaemonProcess, tempDir, writeTree } from '../helpers/daemon.js';
 
 describe('shutdown with uploads still running', () => {
   let redis: RedisServer;
@@ -61,6 +61,39 @@ describe('shutdown with uploads still running', () => {
       assert.deepEqual(await listKeys(s3, bucket), ['store/a.narinfo', 'store/nar/b.nar.xz']);
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('shutdown while Redis is down', () => {
+  let redis: RedisServer;
+  let s3: S3Server;
+  useServers((servers) => ({ redis, s3 } = servers));
+
+  // BullMQ's close waits for ioredis to report its connections ended, which a connection
+  // between two reconnect attempts never does (bullmq#4656): before the bounded close,
+  // SIGTERM here left the daemon running for ever (and a close just after a Redis restart,
+  // the same, now and then).
+  it('exits on SIGTERM within the close grace, its BullMQ workers and queues dropped', async () => {
+    const raw = rawConfig(redis, s3, { daemon: { enable_ssh_task: true, ssh_command: 'true' } }, await createBucket(s3));
+    const daemon = await startDaemonProcess(raw);
+    try {
+      await redis.stop();
+      await waitFor(async () => ((await request(daemon.url, 'GET', '/readyz')).status === 503 ? true : undefined), {
+        what: '/readyz to report Redis down',
+      });
+      const start = performance.now();
+      // Within 30 s, or the helper kills it and fails the test with its output.
+      const code = await daemon.stop('SIGTERM', 30_000);
+      const took = performance.now() - start;
+      assert.equal(code, 0, daemon.output());
+      // The upload worker and its event reader, then both queues, each get 5 s at most, side by side.
+      assert.ok(took < 20_000, `shutdown took ${Math.round(took)} ms: ${daemon.output()}`);
+      assert.match(daemon.output(), /close did not finish in time .*what="?upload worker/);
+      assert.match(daemon.output(), /msg="daemon stopped"/);
+    } finally {
+      await daemon.stop('SIGKILL');
+      await redis.start();
     }
   });
 });
