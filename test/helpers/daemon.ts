@@ -81,14 +81,24 @@ export async function startApp(raw: RawConfig): Promise<TestApp> {
   };
 }
 
+/** A request the daemon leaves unanswered fails after this, naming itself, instead of holding its test until the runner's timeout. */
+const REQUEST_TIMEOUT_MS = 120_000;
+
 export async function request(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const init: RequestInit = { method, headers: { ...headers } };
+  const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
   }
-  const response = await fetch(base + path, init);
-  const text = await response.text();
+  let text: string;
+  let response: Response;
+  try {
+    response = await fetch(base + path, init);
+    text = await response.text();
+  } catch (error) {
+    if ((error as Error).name === 'TimeoutError') throw new Error(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`);
+    throw error;
+  }
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
