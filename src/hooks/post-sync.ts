@@ -3,7 +3,7 @@ import type { Cluster, RedisOptions as IORedisOptions } from 'ioredis';
 import type { RedisClient as Redis } from '../queue/index.js';
 import { errors } from '../errors.js';
 import { settlesWithin } from '../timeout.js';
-import { CLOSE_GRACE_MS, closeWithin } from '../queue/close.js';
+import { abandonWorker, CLOSE_GRACE_MS, closeWithin, letBlockingConnectionSettle } from '../queue/close.js';
 import type { Logger } from '../log/index.js';
 import { createChangeSet, type PendingTiming } from './changes.js';
 import { createRunHistory, type HookRun } from './history.js';
@@ -237,6 +237,7 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   };
 
   async function closeWorker(current: Worker<PostSyncJobData, PostSyncResult>): Promise<void> {
+    await letBlockingConnectionSettle(current);
     const closed = current.close();
     await settlesWithin(Promise.race([closed, runner.idle()]), settings.shutdownTimeoutMs).catch(() => true);
     if (runner.busy()) {
@@ -247,7 +248,7 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
       await settlesWithin(runner.idle(), CLOSE_GRACE_MS);
     }
     // Once no command runs, BullMQ's close gets CLOSE_GRACE_MS (queue/close.ts says why).
-    await closeWithin('post-sync worker', current, log, CLOSE_GRACE_MS, closed);
+    if (!(await closeWithin('post-sync worker', current, log, CLOSE_GRACE_MS, closed))) await abandonWorker(current);
   }
 }
 

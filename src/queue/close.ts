@@ -6,7 +6,8 @@
  * a test that never ends, is worse than dropping those connections: nothing is lost by it,
  * since a job still held is run again once its lock expires.
  */
-import { settlesWithin } from '../timeout.js';
+import { once } from 'node:events';
+import { settlesWithin, withTimeout } from '../timeout.js';
 import type { Logger } from '../log/index.js';
 
 /** How long a close may take once nothing it waits for (an upload, a command) still runs. */
@@ -39,4 +40,42 @@ export async function closeWithin(
   // Not awaited beyond a moment: BullMQ's disconnect waits on the same stuck connection.
   await settlesWithin(target.disconnect(), 100).catch(() => true);
   return false;
+}
+
+/** The parts of a BullMQ Worker's internals the workarounds below reach; each may be missing in another release. */
+interface WorkerInternals {
+  client?: Promise<{ status: string }>;
+  backend?: { blockingClient?: Promise<{ status: string; once(event: 'ready', listener: () => void): unknown }> };
+  stalledCheckStopper?: () => void;
+  lockManager?: { close(): Promise<void> };
+}
+
+/**
+ * Before closing a BullMQ worker: when its blocking connection is between reconnect
+ * attempts, waits up to `ms` for it to be ready again, since closing it there parks it for
+ * good (bullmq#4656). A Redis that is back (a close moments after a restart) then closes
+ * cleanly; a Redis still down (the main connection is not ready either) is not waited for,
+ * and leaves it to `closeWithin`'s fallback.
+ */
+export async function letBlockingConnectionSettle(worker: object, ms = CLOSE_GRACE_MS): Promise<void> {
+  try {
+    const internals = worker as WorkerInternals;
+    const [main, blocking] = await withTimeout(Promise.all([internals.client, internals.backend?.blockingClient]), 1000);
+    // Its main connection down too: Redis is, and there is nothing to wait for.
+    if (main?.status !== 'ready' || blocking === undefined) return;
+    if (!['reconnecting', 'connecting', 'connect'].includes(blocking.status)) return;
+    await once(blocking as unknown as NodeJS.EventEmitter, 'ready', { signal: AbortSignal.timeout(ms) });
+  } catch {
+    // not ready in time, or not reachable in this BullMQ release: close as it is
+  }
+}
+
+/**
+ * After `closeWithin` gave up on a worker: stops the timers its unfinished close would have
+ * stopped (the stalled-job check and the lock renewal), which otherwise run on for ever.
+ */
+export async function abandonWorker(worker: object): Promise<void> {
+  const internals = worker as WorkerInternals;
+  internals.stalledCheckStopper?.();
+  await internals.lockManager?.close().catch(() => undefined);
 }

@@ -2,7 +2,15 @@ import { DelayedError, Job, QueueEvents, UnrecoverableError, Worker, type KeepJo
 import { Cluster, type RedisOptions as IORedisOptions } from 'ioredis';
 import { settlesWithin } from '../timeout.js';
 import type { Logger } from '../log/index.js';
-import { CLOSE_GRACE_MS, closeWithin, UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
+import {
+  abandonWorker,
+  CLOSE_GRACE_MS,
+  closeWithin,
+  letBlockingConnectionSettle,
+  UPLOAD_QUEUE,
+  type FileSyncJobData,
+  type FileSyncResult,
+} from '../queue/index.js';
 import { PermanentError, type FileSync, type JobContext } from './handler.js';
 import { isUnreachableError, type OutageGate } from './outage.js';
 import { jobDataProblem } from './validate.js';
@@ -258,6 +266,7 @@ export function createUploadWorker(
         // that same wait: past the timeout, running uploads are cancelled through their
         // signals, and any that still do not end are left to their lock's expiry. Once no
         // upload runs, the close itself gets CLOSE_GRACE_MS (queue/close.ts says why).
+        await letBlockingConnectionSettle(worker);
         const closed = worker.close();
         await settlesWithin(Promise.race([closed, uploadsIdle()]), settings.shutdownTimeoutMs).catch(() => true);
         const cancelled = running > 0;
@@ -274,7 +283,9 @@ export function createUploadWorker(
         // Uploads that ignored their cancel hold BullMQ's close: drop its connections now.
         const stuck = cancelled && running > 0;
         await Promise.all([
-          closeWithin('upload worker', worker, log, stuck ? 0 : CLOSE_GRACE_MS, closed),
+          closeWithin('upload worker', worker, log, stuck ? 0 : CLOSE_GRACE_MS, closed).then((ok) =>
+            ok ? undefined : abandonWorker(worker),
+          ),
           events !== undefined ? closeWithin('queue events', events, log) : undefined,
         ]);
         // A cluster connection was handed in as an instance: BullMQ leaves it open.
