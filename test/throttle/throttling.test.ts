@@ -102,6 +102,45 @@ describe('throttling answers of the storage', () => {
     }
   });
 
+  it('max_requests_per_second = 20 holds upload requests near 20/s at the storage; /check is not held back', async (t) => {
+    const bucket = await createBucket(s3);
+    const src = await tempDir();
+    await writeTree(src, smallFiles(80, 'rq-'));
+    const daemon = await startApp(
+      rawConfig(redis, { ...s3, endpoint: proxy.endpoint }, { daemon: { concurrency: 16, max_requests_per_second: 20 } }, bucket),
+    );
+    try {
+      const reply = await daemon.post('/publish', [{ from: src, to: 'store/' }]);
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      await waitFor(async () => (await daemon.get('/stats')).body.throttle.requests_wait_seconds > 1, {
+        what: 'uploads to wait on the request rate',
+      });
+      const checkStarted = performance.now();
+      const check = await daemon.get('/check?key=store/not-there.narinfo');
+      const checkMs = performance.now() - checkStarted;
+      assert.equal(check.status, 200);
+      assert.equal(check.body.exists, false);
+      assert.ok(checkMs < 1000, `/check answered in ${checkMs.toFixed(0)} ms while uploads queued for requests`);
+      assert.ok(
+        proxy.log.some((entry) => entry.method === 'HEAD' && entry.key === 'store/not-there.narinfo'),
+        '/check asked the storage',
+      );
+      const result = await waitForBatch(daemon, reply.body.batch_id, 30_000);
+      assert.equal(result.state, 'done', JSON.stringify(result));
+      const uploads = proxy.log.filter((entry) => entry.key.startsWith('store/rq-')).map((entry) => entry.startTime);
+      assert.equal(uploads.length, 80, 'one PUT per file (the listing stood in for HEADs)');
+      // In any second, at most the rate plus the burst (a quarter second of it).
+      let busiest = 0;
+      for (const start of uploads) busiest = Math.max(busiest, uploads.filter((time) => time >= start && time < start + 1000).length);
+      const rate = (uploads.length - 1) / ((uploads.at(-1)! - uploads[0]!) / 1000);
+      t.diagnostic(`upload requests/s ${rate.toFixed(1)}, busiest second ${busiest}`);
+      assert.ok(busiest <= 28, `${busiest} requests in one second`);
+      assert.ok(rate >= 14 && rate <= 23, `${rate.toFixed(1)} requests/s`);
+    } finally {
+      await daemon.close();
+    }
+  });
+
   it('429 with Retry-After: 2: no upload request reaches the storage for 2 s, and the job spends no attempt', async (t) => {
     const bucket = await createBucket(s3);
     const src = await tempDir();
