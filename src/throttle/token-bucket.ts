@@ -121,8 +121,9 @@ export function createTokenBucket(initial: TokenBucketSettings, clock: Clock = s
     },
     update(next) {
       refill();
+      // Turned on: it starts full, as at start-up.
+      tokens = settings.rate <= 0 ? next.burst : Math.min(tokens, next.burst);
       settings = next;
-      tokens = Math.min(tokens, next.burst);
       wake?.abort();
     },
     waitedMs: () => waited,
