@@ -1,6 +1,7 @@
 /** Throttling answers of the storage (503 SlowDown, 429 + Retry-After): AIMD concurrency, pauses, no attempt spent. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { waitFor, type RedisServer, type S3Server, useServers } from '../helpers/servers.js';
 import { startFaultProxy, type FaultProxy, type LoggedRequest } from '../helpers/fault-proxy.js';
 import { waitForBatch } from '../helpers/batches.js';
@@ -143,6 +144,48 @@ describe('throttling answers of the storage', () => {
       t.diagnostic(`upload requests/s ${rate.toFixed(1)}, busiest second ${busiest}`);
       assert.ok(busiest <= 28, `${busiest} requests in one second`);
       assert.ok(rate >= 14 && rate <= 23, `${rate.toFixed(1)} requests/s`);
+    } finally {
+      await daemon.close();
+    }
+  });
+
+  it('a SlowDown to a multipart part, retried by the SDK itself, is still seen: counted, paused for, no attempt spent', async (t) => {
+    const bucket = await createBucket(s3);
+    const src = await tempDir();
+    await writeTree(src, { 'mp.nar': randomBytes(12 * 1024 * 1024) });
+    // The first part PUT is refused (parts are PUTs of the object's key with ?partNumber=...).
+    proxy.addRule({ method: 'PUT', key: 'store/mp.nar', fail: 503, code: 'SlowDown', times: 1 });
+    const daemon = await startApp(
+      rawConfig(
+        redis,
+        { ...s3, endpoint: proxy.endpoint },
+        { s3: { multipart_threshold_mb: 5, part_size_mb: 5 }, daemon: { throttle_pause_seconds: 1.5 } },
+        bucket,
+      ),
+    );
+    try {
+      const reply = await daemon.post('/publish', [{ from: src, to: 'store/' }]);
+      const result = await waitForBatch(daemon, reply.body.batch_id, 20_000);
+      assert.equal(result.state, 'done', JSON.stringify(result));
+      assert.deepEqual([...new Set(await attemptsOfCompletedJobs(daemon))], [1]);
+      const refused = proxy.log.find((entry) => entry.key === 'store/mp.nar' && entry.status === 503)!;
+      assert.ok(refused !== undefined);
+      const stats = (await daemon.get('/stats')).body.throttle;
+      assert.equal(stats.throttled_responses, 1, 'the SDK retried it, the daemon saw it');
+      assert.equal(stats.history[0]?.reason, 'throttled');
+      const offsets = proxy.log
+        .filter((entry) => entry.key === 'store/mp.nar' && entry.startTime > refused.endTime!)
+        .map((entry) => Math.round(entry.startTime - refused.endTime!));
+      t.diagnostic(`requests after the SlowDown, ms: ${offsets.join(' ')}`);
+      assert.deepEqual(
+        offsets.filter((offset) => offset > 300 && offset < 1400),
+        [],
+        'no request between 0.3 s and 1.4 s after it',
+      );
+      assert.ok(
+        offsets.some((offset) => offset >= 1400),
+        'the refused part went again after the pause',
+      );
     } finally {
       await daemon.close();
     }
