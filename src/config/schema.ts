@@ -239,7 +239,7 @@ export const daemonSchema = z.object({
     .min(0)
     .default(0)
     .describe(
-      '(new) Bandwidth cap of all uploads of this daemon together, in bytes per second (every backend; `/check` is never slowed). Shared fairly by the uploads in flight; bursts up to a quarter second of the rate. 0: no cap. Live.',
+      '(new) Bandwidth cap of all uploads of this daemon together, in bytes per second (every backend; `/check` is never slowed). Shared fairly by the uploads in flight; bursts up to half a second of the rate. 0: no cap. Live.',
     ),
   max_requests_per_second: z
     .number()

@@ -60,11 +60,11 @@ const HISTORY_LENGTH = 50;
 const KiB = 1024;
 
 /**
- * The bucket of the bandwidth cap: a quarter second of the rate saved up at most (64 KiB
+ * The bucket of the bandwidth cap: half a second of the rate saved up at most (64 KiB
  * at least), granted in slices of up to 256 KiB in turns across uploads.
  */
 export function byteBucketSettings(rate: number): TokenBucketSettings {
-  const burst = Math.max(64 * KiB, Math.floor(rate / 4));
+  const burst = Math.max(64 * KiB, Math.floor(rate / 2));
   return { rate, burst, slice: Math.min(256 * KiB, burst) };
 }
 

@@ -97,9 +97,9 @@ describe('bandwidth cap', () => {
     } finally {
       await multipart.close();
     }
-    // 20 MiB, 2.5 MiB of burst: 1.75 s at least.
+    // 20 MiB, 5 MiB of burst: 1.5 s at least.
     t.diagnostic(`multipart ${seconds.toFixed(2)} s`);
-    assert.ok(seconds >= 1.7 && seconds < 4, `20 MiB in 5 MiB parts at 10 MiB/s: ${seconds.toFixed(2)} s`);
+    assert.ok(seconds >= 1.45 && seconds < 4, `20 MiB in 5 MiB parts at 10 MiB/s: ${seconds.toFixed(2)} s`);
     assert.ok(
       proxy.log.some((entry) => entry.key === 'store/one.nar' && entry.method === 'POST'),
       'it went multipart (create/complete are POSTs)',
@@ -115,7 +115,7 @@ describe('bandwidth cap', () => {
       await fs.close();
     }
     t.diagnostic(`fs ${seconds.toFixed(2)} s`);
-    assert.ok(seconds >= 1.7 && seconds < 4, `20 MiB to the fs backend at 10 MiB/s: ${seconds.toFixed(2)} s`);
+    assert.ok(seconds >= 1.45 && seconds < 4, `20 MiB to the fs backend at 10 MiB/s: ${seconds.toFixed(2)} s`);
   });
 
   it('a rewritten config file changes the cap of a running daemon process', async (t) => {
@@ -133,7 +133,7 @@ describe('bandwidth cap', () => {
       const started = performance.now();
       const reply = await request(daemon.url, 'POST', '/publish', [{ from: src, to: 'store/' }]);
       assert.equal(reply.status, 200, JSON.stringify(reply.body));
-      // At 1 MiB/s the 12 MiB PUT would take 9.5 s more: lift the cap once it is under way.
+      // At 1 MiB/s the 12 MiB PUT would take 9 s more: lift the cap once it is under way.
       const put = await waitFor(() => proxy.log.find((entry) => entry.method === 'PUT' && entry.key === 'store/slow.nar'), {
         what: 'the PUT to start',
       });
@@ -153,7 +153,7 @@ describe('bandwidth cap', () => {
       assert.equal(result.state, 'done', JSON.stringify(result));
       const seconds = (performance.now() - started) / 1000;
       t.diagnostic(`reloaded publish ${seconds.toFixed(2)} s`);
-      // 12 MiB at 1 MiB/s: 11.75 s at least; lifted after a second or two, it ends well before.
+      // 12 MiB at 1 MiB/s: 11.5 s at least; lifted after a second or two, it ends well before.
       assert.ok(seconds >= 1 && seconds < 6, `the publish took ${seconds.toFixed(2)} s: the lifted cap applied to the running PUT`);
       const stats = await request(daemon.url, 'GET', '/stats');
       assert.equal(stats.body.throttle.max_upload_bytes_per_second, 0);

@@ -95,8 +95,8 @@ describe('token bucket', () => {
     assert.equal(bucket.waitedMs(), 200, '0 + 100 + 100 ms');
   });
 
-  it('the bandwidth bucket saves a quarter second of the rate, 64 KiB at least, in slices of 256 KiB at most', () => {
-    assert.deepEqual(byteBucketSettings(10 * 1024 * 1024), { rate: 10 * 1024 * 1024, burst: 2.5 * 1024 * 1024, slice: 256 * 1024 });
+  it('the bandwidth bucket saves half a second of the rate, 64 KiB at least, in slices of 256 KiB at most', () => {
+    assert.deepEqual(byteBucketSettings(10 * 1024 * 1024), { rate: 10 * 1024 * 1024, burst: 5 * 1024 * 1024, slice: 256 * 1024 });
     assert.deepEqual(byteBucketSettings(1000), { rate: 1000, burst: 64 * 1024, slice: 64 * 1024 });
   });
 });
