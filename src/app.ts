@@ -44,6 +44,7 @@ import {
 } from './http/index.js';
 import { createStatsReader } from './monitoring/index.js';
 import { createPostSync, postSyncOptions, type PostSync } from './hooks/index.js';
+import { createUploadThrottle, type ThrottleSettings, type UploadThrottle } from './throttle/index.js';
 
 export interface AppOptions {
   /** Logger to use (defaults to logfmt on stdout at the configured level). */
@@ -190,8 +191,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   /** Every queue of the daemon: shown in the UI, counted in /metrics and /stats. */
   const queues: Queue[] = [uploads, hooks.queue];
   metrics.watchQueues(queues, (error) => log.debug({ err: error }, 'queue metrics unavailable'));
+  // One per daemon: the bandwidth cap, request rate and AIMD concurrency of all its uploads.
+  const throttle = runsWorkers ? createUploadThrottle({ log, metrics: metrics.throttle }, throttleSettings(config)) : undefined;
+  if (throttle !== undefined) metrics.throttle.watch(() => throttle.stats());
   const fileSync = createFileSync(
-    { storage, cache: recorder, log, metrics: metrics.sync, onUploaded: (key) => hooks.notifyUpload(key) },
+    { storage, cache: recorder, log, metrics: metrics.sync, onUploaded: (key) => hooks.notifyUpload(key), pacing: throttle },
     live.select((current) => ({
       compare: current.publish.compare,
       roots: roots(),
@@ -204,7 +208,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   // An api-only daemon runs no upload worker: the worker daemons on the same Redis do.
   const worker: UploadWorker | undefined = runsWorkers
     ? createUploadWorker(
-        { fileSync, log, metrics: metrics.sync, outage, batches: uniqueBatchTracker },
+        { fileSync, log, metrics: metrics.sync, outage, batches: uniqueBatchTracker, throttle },
         {
           connection: workerConnection(config.redis),
           prefix,
@@ -213,7 +217,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         },
       )
     : undefined;
-  followConfig(live, { log, worker, hooks });
+  followConfig(live, { log, worker, hooks, throttle });
 
   const http = createHttpServer(
     { log },
@@ -256,7 +260,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     ],
   });
   registerMetricsRoute(http, { registry: metrics.registry });
-  registerStatsRoute(http, { stats: createStatsReader({ queues, throughput: metrics.throughput }, { timeoutMs: 2000 }), details });
+  registerStatsRoute(http, {
+    stats: createStatsReader({ queues, throughput: metrics.throughput, throttle: throttle?.stats }, { timeoutMs: 2000 }),
+    details,
+  });
   if (servesApi && config.asynqmon.enabled) {
     const readOnly = () => live.current().asynqmon.read_only_mode;
     // A job removed in the UI before it ran never reports to its batch: counted failed here.
@@ -332,14 +339,29 @@ function uploadWorkerSettings(config: Config) {
   };
 }
 
+function throttleSettings(config: Config): ThrottleSettings {
+  const { daemon } = config;
+  return {
+    maxBytesPerSecond: daemon.max_upload_bytes_per_second,
+    maxRequestsPerSecond: daemon.max_requests_per_second,
+    pauseMs: daemon.throttle_pause_seconds * 1000,
+    concurrency: { max: daemon.concurrency, min: daemon.min_concurrency, recoverAfter: daemon.throttle_recovery_successes },
+  };
+}
+
 /**
  * The live keys that components must act on (the others are read where they are used:
  * tokens, allowed roots, job options, compare mode, read-only mode). A module with live
  * keys of its own adds one `live.subscribe(...)` line here.
  */
-function followConfig(live: LiveConfig, parts: { log: Logger; worker: UploadWorker | undefined; hooks: PostSync }): void {
+function followConfig(
+  live: LiveConfig,
+  parts: { log: Logger; worker: UploadWorker | undefined; hooks: PostSync; throttle: UploadThrottle | undefined },
+): void {
   live.subscribe(async (next, previous) => {
     if (next.daemon.log_level !== previous.daemon.log_level) parts.log.level = next.daemon.log_level;
+    // Before the worker: its concurrency is the throttle's limit.
+    parts.throttle?.update(throttleSettings(next));
     parts.worker?.update(uploadWorkerSettings(next));
     await parts.hooks.update(postSyncOptions(next));
   });

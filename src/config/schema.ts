@@ -232,6 +232,49 @@ export const daemonSchema = z.object({
     .boolean()
     .default(true)
     .describe('(new) Reload the config file when it changes (see "Reloading the config"); off: only on SIGHUP.'),
+  // ---- throttling (issue 20 part 2) ----
+  max_upload_bytes_per_second: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe(
+      '(new) Bandwidth cap of all uploads of this daemon together, in bytes per second (every backend; `/check` is never slowed). Shared fairly by the uploads in flight; bursts up to half a second of the rate. 0: no cap. Live.',
+    ),
+  max_requests_per_second: z
+    .number()
+    .min(0)
+    .default(0)
+    .describe(
+      '(new) Most requests per second the uploads of this daemon send to S3 (HEAD, PUT, parts, complete; retries count); `/check` does not count and is never slowed. S3 only. 0: no limit. Live.',
+    ),
+  min_concurrency: z
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(1)
+    .describe(
+      '(new) Lowest upload concurrency that throttling answers (429, 503 SlowDown, Retry-After) can bring `concurrency` down to. Live.',
+    ),
+  throttle_recovery_successes: z
+    .number()
+    .int()
+    .min(1)
+    .max(100000)
+    .default(20)
+    .describe(
+      '(new) After throttling lowered the upload concurrency, this many uploads must succeed for it to rise by one (up to `concurrency`). Live.',
+    ),
+  throttle_pause_seconds: z
+    .number()
+    .min(0.1)
+    .max(300)
+    .default(1)
+    .describe(
+      '(new) After a throttling answer without `Retry-After`, upload requests pause this long, in seconds (with `Retry-After`, they pause as long as it says, 300 s at most). Live.',
+    ),
+  // ---- end throttling (issue 20 part 2) ----
 });
 
 export const publishSchema = z.object({

@@ -11,6 +11,10 @@ export type { ThroughputWindow, ThroughputTotals } from './throughput.js';
 // ---- end monitoring (issue 6): imports ----
 import type { HookMetrics } from '../hooks/metrics.js';
 import type { CheckMetrics } from '../check/metrics.js';
+// ---- throttling (issue 20 part 2): imports ----
+import type { ThrottleMetrics } from '../throttle/index.js';
+import { createThrottleMetrics } from './throttle.js';
+// ---- end throttling (issue 20 part 2): imports ----
 
 /** The daemon's Prometheus registry (its own, never the global one) and the metrics it holds. */
 export interface Metrics {
@@ -31,6 +35,10 @@ export interface Metrics {
   check: CheckMetrics;
   /** `GET /batches/{id}/events` streams open on this daemon (handed to the batch routes). */
   eventStreams: { opened(): void; closed(): void };
+  // ---- throttling (issue 20 part 2): interface ----
+  /** The concurrency limit, throttling answers and bandwidth-cap waits (handed to the upload throttle). */
+  throttle: ThrottleMetrics;
+  // ---- end throttling (issue 20 part 2): interface ----
 }
 
 export function createMetrics(): Metrics {
@@ -70,8 +78,10 @@ export function createMetrics(): Metrics {
     help: 'GET /batches/{id}/events streams open on this daemon.',
     registers: [registry],
   });
+  const throttle = createThrottleMetrics(registry); // throttling (issue 20 part 2)
   return {
     registry,
+    throttle, // throttling (issue 20 part 2)
     eventStreams: { opened: () => eventStreams.inc(), closed: () => eventStreams.dec() },
     hooks: {
       run(outcome) {

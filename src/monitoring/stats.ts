@@ -7,6 +7,7 @@ import {
   type ThroughputTotals,
 } from '../metrics/index.js';
 import { withTimeout } from '../timeout.js';
+import type { ThrottleStats } from '../throttle/index.js';
 
 /** A failed job as `/stats` reads it (a BullMQ `Job` fits). */
 export interface FailedJobView {
@@ -45,6 +46,8 @@ export interface Stats {
   last_minute: ThroughputTotals;
   /** The most recent job that failed for good, across all queues (null when none is kept). */
   last_error: LastError | null;
+  /** This daemon's upload throttle: concurrency limit, bandwidth cap, throttling answers (null: runs no uploads). */
+  throttle: ThrottleStats | null;
 }
 
 export interface StatsReader {
@@ -57,7 +60,7 @@ export interface StatsReader {
  * `queueUnavailable` (503) at once when Redis does not answer within `timeoutMs`.
  */
 export function createStatsReader(
-  deps: { queues: readonly StatsQueue[]; throughput: ThroughputWindow },
+  deps: { queues: readonly StatsQueue[]; throughput: ThroughputWindow; throttle?: (() => ThrottleStats) | undefined },
   options: { timeoutMs: number },
 ): StatsReader {
   async function readQueue(queue: StatsQueue): Promise<{ stats: QueueStats; lastError: LastError | null }> {
@@ -94,7 +97,13 @@ export function createStatsReader(
         queues[deps.queues[index]!.name] = stats;
         if (candidate !== null && (lastError === null || candidate.time > lastError.time)) lastError = candidate;
       });
-      return { time: new Date().toISOString(), queues, last_minute: deps.throughput.totals(), last_error: lastError };
+      return {
+        time: new Date().toISOString(),
+        queues,
+        last_minute: deps.throughput.totals(),
+        last_error: lastError,
+        throttle: deps.throttle?.() ?? null,
+      };
     },
   };
 }

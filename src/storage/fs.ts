@@ -5,6 +5,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { HashingStream, md5OfFile, md5OfStream } from './hashing.js';
 import { readStreamOf } from './local-file.js';
+import { pacedStream } from './paced.js';
 import { IntegrityError, type Storage } from './types.js';
 
 export interface FsStorageOptions {
@@ -47,7 +48,9 @@ export function createFsStorage(options: FsStorageOptions): Storage {
       const temporary = join(dirname(destination), `.sync4loong-${randomBytes(6).toString('hex')}.partial`);
       const hashing = new HashingStream();
       try {
-        await pipeline(readStreamOf(file), hashing, createWriteStream(temporary), { signal: put.signal });
+        await pipeline(readStreamOf(file), pacedStream(put.pacing, put.signal), hashing, createWriteStream(temporary), {
+          signal: put.signal,
+        });
         if (hashing.bytes !== put.size) {
           throw new IntegrityError(`file changed during upload: read ${hashing.bytes} bytes, expected ${put.size}`);
         }

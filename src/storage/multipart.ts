@@ -15,6 +15,7 @@ import {
 import { unquoteEtag } from './etag.js';
 import { encryptedReply, etagProves, judgeStored } from './proof.js';
 import { explainS3Error } from './s3-http.js';
+import { pacedCommand } from './s3-pacing.js';
 import { IntegrityError, UnprovenUploadError, type LocalFile, type ObjectInfo, type PutOptions, type PutResult } from './types.js';
 
 /**
@@ -50,9 +51,11 @@ export async function abortMultipart(target: MultipartTarget, key: string, uploa
 export async function putMultipart(target: MultipartTarget, key: string, local: LocalFile, put: PutOptions): Promise<PutResult> {
   if (put.previousUploadId !== undefined) await abortMultipart(target, key, put.previousUploadId);
   const { client, bucket, partSize } = target;
-  const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: put.contentType }), {
-    abortSignal: put.signal,
-  });
+  const pacing = put.pacing;
+  const created = await client.send(
+    pacedCommand(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: put.contentType }), pacing, put.signal),
+    { abortSignal: put.signal },
+  );
   const uploadId = created.UploadId;
   if (uploadId === undefined) throw new Error('CreateMultipartUpload returned no UploadId');
   await put.onMultipartStarted?.(uploadId);
@@ -105,7 +108,11 @@ export async function putMultipart(target: MultipartTarget, key: string, local: 
 
     completed.sort((a, b) => a.PartNumber - b.PartNumber);
     const reply = await client.send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }),
+      pacedCommand(
+        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }),
+        pacing,
+        put.signal,
+      ),
       { abortSignal: put.signal },
     );
     const md5 = whole.digest('hex');
@@ -153,16 +160,22 @@ export async function putMultipart(target: MultipartTarget, key: string, local: 
   }
 
   async function uploadPart(partNumber: number, body: Buffer, digest: Buffer): Promise<void> {
+    // A part is sent from memory: its bytes are paced before it goes (an SDK retry of it is not paced again).
+    await pacing?.bytes(body.length, put.signal);
     const reply = await client.send(
-      new UploadPartCommand({
-        Bucket: bucket,
-        Key: key,
-        UploadId: uploadId,
-        PartNumber: partNumber,
-        Body: body,
-        ContentLength: body.length,
-        ContentMD5: digest.toString('base64'),
-      }),
+      pacedCommand(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: body.length,
+          ContentMD5: digest.toString('base64'),
+        }),
+        pacing,
+        put.signal,
+      ),
       { abortSignal: put.signal },
     );
     const etag = unquoteEtag(reply.ETag) ?? '';

@@ -25,7 +25,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import aws4 from 'aws4';
 import type { ObjectAddress } from './s3-address.js';
-import { IntegrityError } from './types.js';
+import { IntegrityError, type Pacing } from './types.js';
 
 export interface S3HttpOptions {
   region: string;
@@ -51,6 +51,8 @@ export type S3Body = { buffer: Buffer } | { stream: () => Readable; length: numb
 export class S3ServiceError extends Error {
   readonly $metadata: { httpStatusCode: number; requestId?: string | undefined };
   readonly $fault: 'client' | 'server';
+  /** The reply's `Retry-After` header, when it had one (throttling: src/throttle/). */
+  retryAfter?: string | undefined;
   constructor(name: string, message: string, status: number, requestId?: string) {
     super(message || name);
     this.name = name;
@@ -87,6 +89,8 @@ export function s3ErrorFromReply(status: number, body: string, headers: Incoming
   const header = headers['x-amz-request-id'];
   const requestId = (typeof header === 'string' && header !== '' ? header : undefined) ?? (xmlField(body, 'RequestId') || undefined);
   const error = new S3ServiceError(code, xmlField(body, 'Message') ?? '', status, requestId);
+  const retryAfter = headers['retry-after'];
+  if (typeof retryAfter === 'string') error.retryAfter = retryAfter;
   return explainS3Error(error);
 }
 
@@ -171,6 +175,7 @@ export interface S3Http {
     headers: Record<string, string>,
     body: S3Body | undefined,
     signal?: AbortSignal,
+    pacing?: Pacing,
   ): Promise<S3Reply>;
 }
 
@@ -253,11 +258,18 @@ export function createS3Http(options: S3HttpOptions): S3Http {
   }
 
   return {
-    async send(method, address, headers, body, signal) {
+    async send(method, address, headers, body, signal, pacing) {
       for (let attempt = 1; ; attempt += 1) {
         try {
-          return await once(method, address, headers, body, signal);
+          // Each attempt waits its turn and reports its answer: a retry is a request too.
+          await pacing?.request(signal);
+          const reply = await once(method, address, headers, body, signal);
+          pacing?.answered({ status: reply.status });
+          return reply;
         } catch (error) {
+          if (error instanceof S3ServiceError) {
+            pacing?.answered({ status: error.$metadata.httpStatusCode, code: error.name, retryAfter: error.retryAfter });
+          }
           if (attempt >= maxAttempts || signal?.aborted || !isRetryable(error)) throw error;
           await delay(Math.random() * Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt), signal);
         }

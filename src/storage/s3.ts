@@ -14,6 +14,7 @@ import {
 } from './hashing.js';
 import { readStreamOf, readWhole, type LocalFile } from './local-file.js';
 import { putMultipart } from './multipart.js';
+import { pacedStream } from './paced.js';
 import { encryptedReply, judgeStored, type StoredEvidence, type UploadProof } from './proof.js';
 import { createAddressing } from './s3-address.js';
 import { createS3Http, explainS3Error, type S3Body } from './s3-http.js';
@@ -118,7 +119,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
   }
 
   async function head(key: string, headOptions: HeadOptions = {}): Promise<ObjectInfo | null> {
-    const reply = await lean.send('HEAD', objectAddress(key), {}, undefined, headOptions.signal);
+    const reply = await lean.send('HEAD', objectAddress(key), {}, undefined, headOptions.signal, headOptions.pacing);
     if (reply.status === 404) return null;
     const etag = unquoteEtag(header(reply.headers.etag));
     const stored = header(reply.headers[`x-amz-meta-${MD5_METADATA}`])?.toLowerCase();
@@ -139,7 +140,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     };
     const checksum = flexibleChecksums && digest.crc32 !== undefined ? crc32Header(digest.crc32) : undefined;
     if (checksum !== undefined) headers['x-amz-checksum-crc32'] = checksum;
-    const reply = await lean.send('PUT', objectAddress(key), headers, body, put.signal);
+    const reply = await lean.send('PUT', objectAddress(key), headers, body, put.signal, put.pacing);
     return {
       md5: digest.md5,
       multipart: false,
@@ -158,6 +159,8 @@ export function createS3Storage(options: S3StorageOptions): Storage {
     const body = await readWhole(file, put.size);
     const crc32 = flexibleChecksums ? crc32OfBuffer(body) : undefined;
     const digest = { md5: HashingStream.md5OfBuffer(body), ...(crc32 !== undefined ? { crc32 } : {}) };
+    // Sent from memory, so paced before sending (a retry of the same request is not paced again).
+    await put.pacing?.bytes(body.length, put.signal);
     return putObject(key, { buffer: body }, digest, put);
   }
 
@@ -175,7 +178,9 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       const source = readStreamOf(file);
       // `pipe` does not forward a read error: without this the request would wait for its timeout.
       source.on('error', (error) => checked.destroy(error));
-      return source.pipe(checked);
+      const paced = pacedStream(put.pacing, put.signal);
+      paced.on('error', (error) => checked.destroy(error));
+      return source.pipe(paced).pipe(checked);
     };
     const result = await putObject(key, { stream: body, length: put.size }, expected, put);
     if (checked.bytes !== put.size) {
@@ -196,7 +201,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
           bucket: options.bucket,
           partSize: options.partSize,
           trustContentMd5: options.trustContentMd5 === true,
-          head: (headKey, signal) => head(headKey, { signal }),
+          head: (headKey, signal) => head(headKey, { signal, pacing: put.pacing }),
         },
         key,
         file,

@@ -3,10 +3,11 @@ import * as zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { digestFile, md5OfFile, type FileDigest } from './hashing.js';
 import { readStreamOf, readWhole, type LocalFile } from './local-file.js';
+import { pacedChunks } from './paced.js';
 import { bufferChunks, isNoSuchFile, pipelinedWrite, remoteMd5, sftpCalls, type SftpCalls } from './sftp-io.js';
 import { isTemporaryName, createRemotePaths, temporaryPathFor } from './sftp-paths.js';
 import { createSftpPool, untilAborted, type SftpConnectOptions } from './sftp-pool.js';
-import { IntegrityError, type ListedObject, type ListPage, type ObjectInfo, type PutResult, type Storage } from './types.js';
+import { IntegrityError, type ListedObject, type ListPage, type ObjectInfo, type Pacing, type PutResult, type Storage } from './types.js';
 
 export interface SftpStorageOptions extends SftpConnectOptions {
   /** SSH connections opened at most (`sftp.connections`). */
@@ -112,6 +113,7 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
     size: number,
     content: { buffer: Buffer; md5: string } | { digest: FileDigest },
     signal: AbortSignal | undefined,
+    pacing?: Pacing,
   ): Promise<string> {
     const md5 = 'buffer' in content ? content.md5 : content.digest.md5;
     const temporary = temporaryPathFor(path, md5);
@@ -125,10 +127,10 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
     let sent = false;
     try {
       if ('buffer' in content) {
-        await pipelinedWrite(calls, handle, bufferChunks(content.buffer), signal);
+        await pipelinedWrite(calls, handle, pacedChunks(bufferChunks(content.buffer), pacing, signal), signal);
       } else {
         const recheck = createRecheck(content.digest);
-        await pipelinedWrite(calls, handle, streamedChunks(file, offset, recheck), signal);
+        await pipelinedWrite(calls, handle, pacedChunks(streamedChunks(file, offset, recheck), pacing, signal), signal);
         const problem = recheck.problem(size);
         if (problem !== undefined) integrity = new IntegrityError(`file changed during upload: ${problem}`);
       }
@@ -237,7 +239,7 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
       return serialised(path, put.signal, () =>
         pool.run(put.signal, async (sftp) => {
           const calls = sftpCalls(sftp);
-          const md5 = await upload(calls, path, file, put.size, content, put.signal);
+          const md5 = await upload(calls, path, file, put.size, content, put.signal, put.pacing);
           await verifyStored(calls, path, put.size, md5, put.signal);
           return { md5, multipart: false, proof: options.verify === 'readback' ? 'readback' : 'size' };
         }),

@@ -16,8 +16,24 @@ export interface ObjectInfo {
   etag?: string | undefined;
 }
 
+/**
+ * How an upload's traffic is paced (the daemon's bandwidth cap, request rate and
+ * throttling: src/throttle/). Given by the upload worker only: `/check`'s HEADs carry
+ * none, so they are never slowed. A backend calls what applies to it.
+ */
+export interface Pacing {
+  /** Waits until `count` more bytes may be sent to the storage (every backend, before sending them). */
+  bytes(count: number, signal?: AbortSignal): Promise<void>;
+  /** Waits until one more request may be sent (the request rate, a `Retry-After`): before each HTTP attempt. */
+  request(signal?: AbortSignal): Promise<void>;
+  /** Every HTTP answer of the storage, each attempt (retries included), so no throttling answer goes unseen. */
+  answered(answer: { status: number; code?: string | undefined; retryAfter?: string | undefined }): void;
+}
+
 export interface HeadOptions {
   signal?: AbortSignal | undefined;
+  /** The upload's pacing (requests and answers); none for `/check`. */
+  pacing?: Pacing | undefined;
   /** The caller needs `md5` (the fs backend computes it only then). */
   withMd5?: boolean | undefined;
 }
@@ -31,6 +47,8 @@ export interface PutOptions {
   previousUploadId?: string | undefined;
   /** Told the id of a multipart upload as soon as it exists, so a crash can be cleaned up. */
   onMultipartStarted?: ((uploadId: string) => Promise<void> | void) | undefined;
+  /** Paces the bytes sent, the requests made and sees their answers (src/throttle/). */
+  pacing?: Pacing | undefined;
 }
 
 export interface PutResult {

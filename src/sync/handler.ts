@@ -2,7 +2,7 @@ import type { RootPolicy } from '../publish/roots.js';
 import type { Logger } from '../log/index.js';
 import type { ExistenceRecorder } from '../check/index.js';
 import type { FileSyncJobData, FileSyncResult } from '../queue/index.js';
-import { IntegrityError, UnprovenUploadError, type Storage } from '../storage/index.js';
+import { IntegrityError, UnprovenUploadError, type Pacing, type Storage } from '../storage/index.js';
 import { contentTypeFor } from './content-type.js';
 import { deleteUploadedFile } from './cleanup.js';
 import { isNarinfo, missingNarinfoFields, readNarinfoFrom } from '../nix/index.js';
@@ -20,6 +20,8 @@ export interface SyncDeps {
   metrics: SyncMetrics;
   /** Told about every real upload (not skips): re-arms the post-sync command. */
   onUploaded?: (key: string, size: number) => void | Promise<void>;
+  /** The daemon's upload throttle (bandwidth cap, request rate, throttling answers): every storage call of a job goes through it. */
+  pacing?: Pacing;
 }
 
 /** The seed's upload decision: overwrite forces; a missing key or a different size uploads. */
@@ -76,7 +78,7 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
     const file = await openSourceFile(data.file_path, options.roots);
     if (file === undefined) {
       // A re-run after a crash may find the file already uploaded and deleted.
-      const remote = await storage.head(key, { signal });
+      const remote = await storage.head(key, { signal, pacing: deps.pacing });
       if (remote !== null && remote.size === data.size) {
         log.info({ s3_key: key, file: data.file_path }, 'file already uploaded');
         return { outcome: 'already_present', size: remote.size, deleted: false, duration_ms: Math.round(performance.now() - started) };
@@ -113,7 +115,7 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
     let absent = listed === null;
     if (!data.overwrite && (listed === undefined || listed === local.size)) {
       const needContent = data.delete_after_sync || options.compare === 'checksum';
-      const remote = await storage.head(key, { signal, withMd5: needContent });
+      const remote = await storage.head(key, { signal, withMd5: needContent, pacing: deps.pacing });
       absent = remote === null;
       if (remote !== null && !shouldUpload(remote, local.size, false)) {
         // Same size: the seed skips. Deleting, or comparing by checksum, needs proof of
@@ -135,6 +137,7 @@ export function createFileSync(deps: SyncDeps, settings: Setting<SyncOptions> = 
         signal,
         previousUploadId: context.previousUploadId,
         onMultipartStarted: context.rememberUpload,
+        pacing: deps.pacing,
       })
       .catch((error: unknown) => {
         // Stored, but unprovable: uploading it again would prove no more. Fail for good, keep the file.

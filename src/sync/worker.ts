@@ -17,6 +17,7 @@ import { jobDataProblem } from './validate.js';
 import { completeJobData } from './payload.js';
 import type { SyncMetrics } from './metrics.js';
 import type { BatchTracker, OutcomeClass } from '../batches/index.js';
+import { isThrottlingError, type UploadThrottle } from '../throttle/index.js';
 
 export interface UploadWorkerOptions {
   /** ioredis options; BullMQ opens its own connections from them. */
@@ -81,7 +82,15 @@ function isFinalFailure(job: Job, error: unknown): boolean {
  * idempotently), and Nix-ordered jobs wait in the delayed set until they may run.
  */
 export function createUploadWorker(
-  deps: { fileSync: FileSync; log: Logger; metrics: SyncMetrics; outage: OutageGate; batches?: BatchTracker },
+  deps: {
+    fileSync: FileSync;
+    log: Logger;
+    metrics: SyncMetrics;
+    outage: OutageGate;
+    batches?: BatchTracker;
+    /** Lowers the concurrency on throttling answers (AIMD) and holds throttled uploads back; its limit replaces `concurrency`. */
+    throttle?: Pick<UploadThrottle, 'limit' | 'onLimitChange' | 'succeeded' | 'waitUntilClear'>;
+  },
   options: UploadWorkerOptions,
 ): UploadWorker {
   const { log, batches } = deps;
@@ -167,8 +176,16 @@ export function createUploadWorker(
     try {
       for (;;) {
         try {
-          return await deps.fileSync(job.data, controller.signal, context);
+          const result = await deps.fileSync(job.data, controller.signal, context);
+          deps.throttle?.succeeded();
+          return result;
         } catch (error) {
+          // A throttling answer costs no attempt either: wait until the storage allows requests again.
+          if (!controller.signal.aborted && deps.throttle !== undefined && isThrottlingError(error)) {
+            log.debug({ s3_key: job.data.s3_key, err: error }, 'upload throttled by the storage: it waits and tries again');
+            await deps.throttle.waitUntilClear(controller.signal);
+            continue;
+          }
           // A storage outage costs no attempt: wait for the storage, then try again.
           if (controller.signal.aborted || !isUnreachableError(error) || (await deps.outage.reachable())) throw error;
           log.warn({ s3_key: job.data.s3_key, err: error }, 'storage unreachable during upload');
@@ -190,7 +207,7 @@ export function createUploadWorker(
   const worker = new Worker<FileSyncJobData, FileSyncResult>(UPLOAD_QUEUE, process, {
     connection: options.connection as RedisOptions | Cluster,
     prefix: options.prefix,
-    concurrency: options.concurrency,
+    concurrency: deps.throttle?.limit() ?? options.concurrency,
     autorun: false,
     // A daemon killed mid-upload leaves its jobs active; after their lock expires they are
     // moved back to wait. Allow that often before giving a job up as failed.
@@ -212,6 +229,9 @@ export function createUploadWorker(
     }
   });
   worker.on('error', (error) => log.warn({ err: error }, 'worker error'));
+  deps.throttle?.onLimitChange((limit) => {
+    if (worker.concurrency !== limit) worker.concurrency = limit;
+  });
 
   // BullMQ fails a job that stalled too often (daemons kept dying on it) without running
   // the processor, so no outcome would reach its batch, which would then stay running
@@ -256,7 +276,9 @@ export function createUploadWorker(
     },
     update(next) {
       settings = next;
-      if (worker.concurrency !== next.concurrency) worker.concurrency = next.concurrency;
+      // With a throttle, its limit (already updated from the same config) is the concurrency.
+      const concurrency = deps.throttle?.limit() ?? next.concurrency;
+      if (worker.concurrency !== concurrency) worker.concurrency = concurrency;
       // BullMQ reads these options each time a job finishes.
       if (next.retention !== undefined) Object.assign(worker.opts, next.retention);
     },

@@ -9,6 +9,9 @@
  *   proxy.addRule({ method: 'PUT', key: /\/nar\//, delayMs: 300 });           // slow NARs
  *   proxy.addRule({ method: 'PUT', key: 'store/x.txt', fail: 403, times: 1 }); // fails once
  *   proxy.addRule({ method: 'HEAD', key: 'store/x.txt', hold: released });      // waits for the test
+ *   proxy.addRule({ key: 'store/y', fail: 429, code: 'TooManyRequests', headers: { 'retry-after': '2' }, times: 1 });
+ *   const limit = proxy.limitRate({ perSecond: 20 });  // 503 SlowDown above 20 requests/s
+ *   limit.remove();
  *   proxy.puts()   // PUTs, in order of arrival, each with `startSeq` / `endSeq`
  */
 import { Agent, createServer, request as forward, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -42,8 +45,26 @@ export interface FaultRule {
   hold?: Promise<unknown>;
   /** Answer matching requests with this status (an S3 XML error), never forwarding them. */
   fail?: number;
+  /** The S3 error code of a `fail` answer (default AccessDenied). */
+  code?: string;
+  /** Extra headers of a `fail` answer (`retry-after`). */
+  headers?: Record<string, string>;
   /** Apply to this many matching requests only (default: all). */
   times?: number;
+}
+
+/**
+ * A storage that throttles: above `perSecond` requests forwarded in the last second (a
+ * sliding window), matching requests are answered 503 SlowDown (S3's answer) or, with
+ * `status: 429`, 429 TooManyRequests (R2, B2), with `retryAfter` as `Retry-After` if given.
+ */
+export interface RateRule {
+  perSecond: number;
+  status?: 503 | 429;
+  retryAfter?: string;
+  method?: string;
+  /** Keys it applies to (default: every request, bucket-level ones too). */
+  key?: string | RegExp;
 }
 
 export interface FaultProxy {
@@ -51,6 +72,8 @@ export interface FaultProxy {
   port: number;
   readonly log: LoggedRequest[];
   addRule(rule: FaultRule): void;
+  /** Starts throttling (RateRule); `remove()` stops it. Checked before the other rules. */
+  limitRate(rule: RateRule): { remove(): void };
   /** Successful PUTs of objects, in order of arrival. */
   puts(): LoggedRequest[];
   close(): Promise<void>;
@@ -68,10 +91,29 @@ function matches(rule: FaultRule & { used: number }, method: string, key: string
   return typeof rule.key === 'string' ? rule.key === key : rule.key.test(key);
 }
 
+/** Answers an S3 XML error once the request's body was read. */
+function answerError(
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string>,
+  finish: (status: number) => void,
+): void {
+  incoming.resume();
+  incoming.once('end', () => {
+    const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+    outgoing.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), ...headers });
+    outgoing.end(body, () => finish(status));
+  });
+}
+
 export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
   const agent = new Agent({ keepAlive: true });
   const sockets = new Set<Socket>();
   const rules: Array<FaultRule & { used: number }> = [];
+  const rateRules = new Set<RateRule & { forwarded: number[] }>();
   const log: LoggedRequest[] = [];
   let seq = 0;
 
@@ -96,18 +138,28 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
       entry.endSeq ??= ++seq;
       entry.endTime ??= performance.now();
     };
+    for (const rate of rateRules) {
+      if (!matches({ ...rate, key: rate.key ?? /(?:)/, used: 0 }, method, entry.key)) continue;
+      const now = performance.now();
+      while (rate.forwarded.length > 0 && rate.forwarded[0]! <= now - 1000) rate.forwarded.shift();
+      if (rate.forwarded.length < rate.perSecond) {
+        rate.forwarded.push(now);
+        continue;
+      }
+      const status = rate.status ?? 503;
+      const code = status === 429 ? 'TooManyRequests' : 'SlowDown';
+      const headers: Record<string, string> = rate.retryAfter === undefined ? {} : { 'retry-after': rate.retryAfter };
+      answerError(incoming, outgoing, status, code, 'Please reduce your request rate.', headers, finish);
+      entry.injected = true;
+      return;
+    }
     const rule = rules.find((candidate) => matches(candidate, method, entry.key));
     if (rule !== undefined) rule.used += 1;
     if (rule?.delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, rule.delayMs));
     if (rule?.hold !== undefined) await rule.hold.catch(() => undefined);
     if (rule?.fail !== undefined) {
       entry.injected = true;
-      incoming.resume();
-      incoming.once('end', () => {
-        const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>injected fault</Message></Error>`;
-        outgoing.writeHead(rule.fail!, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
-        outgoing.end(body, () => finish(rule.fail!));
-      });
+      answerError(incoming, outgoing, rule.fail, rule.code ?? 'AccessDenied', 'injected fault', rule.headers ?? {}, finish);
       return;
     }
     const upstream = forward(
@@ -137,6 +189,11 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     log,
     addRule(rule) {
       rules.push({ ...rule, used: 0 });
+    },
+    limitRate(rule) {
+      const entry = { ...rule, forwarded: [] as number[] };
+      rateRules.add(entry);
+      return { remove: () => void rateRules.delete(entry) };
     },
     puts() {
       return log.filter((entry) => entry.method === 'PUT' && entry.key !== '' && !entry.injected && entry.status === 200);
