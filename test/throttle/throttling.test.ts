@@ -137,12 +137,15 @@ describe('throttling answers of the storage', () => {
       assert.equal(result.state, 'done', JSON.stringify(result));
       const uploads = proxy.log.filter((entry) => entry.key.startsWith('store/rq-')).map((entry) => entry.startTime);
       assert.equal(uploads.length, 80, 'one PUT per file (the listing stood in for HEADs)');
-      // In any second, at most the rate plus the burst (a quarter second of it).
+      // In any second, the rate plus the burst (a quarter second of it): 25-26 measured on
+      // an idle machine. Requests granted on time can still reach the proxy bunched when the
+      // event loop stalls (30 seen at a load of 10 on 2 cores), so the bound leaves room for
+      // half a second more; without the limit all 80 go within a second.
       let busiest = 0;
       for (const start of uploads) busiest = Math.max(busiest, uploads.filter((time) => time >= start && time < start + 1000).length);
       const rate = (uploads.length - 1) / ((uploads.at(-1)! - uploads[0]!) / 1000);
       t.diagnostic(`upload requests/s ${rate.toFixed(1)}, busiest second ${busiest}`);
-      assert.ok(busiest <= 28, `${busiest} requests in one second`);
+      assert.ok(busiest <= 36, `${busiest} requests in one second`);
       assert.ok(rate >= 14 && rate <= 23, `${rate.toFixed(1)} requests/s`);
     } finally {
       await daemon.close();
