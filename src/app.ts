@@ -30,6 +30,7 @@ import {
   registerAuth,
   registerCrossSiteGuard,
   registerBatchRoutes,
+  registerScrubRoutes,
   registerCheckRoutes,
   registerHealthRoutes,
   registerHooksRoutes,
@@ -43,6 +44,7 @@ import {
 } from './http/index.js';
 import { createStatsReader } from './monitoring/index.js';
 import { createPostSync, postSyncOptions, type PostSync } from './hooks/index.js';
+import { createScrubWiring } from './scrub/wiring.js'; // scrub (issue 20.1)
 
 export interface AppOptions {
   /** Logger to use (defaults to logfmt on stdout at the configured level). */
@@ -213,6 +215,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       )
     : undefined;
   followConfig(live, { log, worker, hooks });
+  const scrub = createScrubWiring({ redis: apiRedis, storage, log, metrics: metrics.scrub, publisher, batches: apiBatches, roots, live }, config);
 
   const http = createHttpServer(
     { log },
@@ -238,6 +241,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     });
     registerHooksRoutes(http, { hooks });
     registerCheckRoutes(http, { checker });
+    registerScrubRoutes(http, { scrubber: scrub.scrubber });
   }
   const details = () => ({ role, config: live.status() });
   registerHealthRoutes(http, {
@@ -255,7 +259,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     ],
   });
   registerMetricsRoute(http, { registry: metrics.registry });
-  registerStatsRoute(http, { stats: createStatsReader({ queues, throughput: metrics.throughput }, { timeoutMs: 2000 }), details });
+  registerStatsRoute(http, { stats: scrub.withLastScrub(createStatsReader({ queues, throughput: metrics.throughput }, { timeoutMs: 2000 })), details });
   if (servesApi && config.asynqmon.enabled) {
     const readOnly = () => live.current().asynqmon.read_only_mode;
     // A job removed in the UI before it ran never reports to its batch: counted failed here.
@@ -283,6 +287,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       warnAboutHostKeys(config, log);
       await worker?.start();
       await hooks.start();
+      scrub.periodic.start();
       const listen = options.listen ?? parseListenAddress(config.http.addr);
       const bound = await listenOn(http, listen);
       const address = http.server.address();
@@ -306,6 +311,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     close() {
       closing ??= (async () => {
         await http.close();
+        scrub.periodic.close();
+        await scrub.scrubber.close();
         checker.close();
         batchTracker.close();
         await worker?.close();

@@ -11,6 +11,9 @@ export type { ThroughputWindow, ThroughputTotals } from './throughput.js';
 // ---- end monitoring (issue 6): imports ----
 import type { HookMetrics } from '../hooks/metrics.js';
 import type { CheckMetrics } from '../check/metrics.js';
+import { createScrubMetrics, type ScrubMetrics } from './scrub.js'; // scrub (issue 20.1)
+
+export type { ScrubMetrics } from './scrub.js'; // scrub (issue 20.1)
 
 /** The daemon's Prometheus registry (its own, never the global one) and the metrics it holds. */
 export interface Metrics {
@@ -31,6 +34,8 @@ export interface Metrics {
   check: CheckMetrics;
   /** `GET /batches/{id}/events` streams open on this daemon (handed to the batch routes). */
   eventStreams: { opened(): void; closed(): void };
+  /** `sync4loong_scrub_*` (scrub, issue 20.1). */
+  scrub: ScrubMetrics;
 }
 
 export function createMetrics(): Metrics {
@@ -79,6 +84,7 @@ export function createMetrics(): Metrics {
       },
     },
     check,
+    scrub: createScrubMetrics(registry), // scrub (issue 20.1)
     sync: {
       uploaded(size, durationMs) {
         files.inc({ outcome: 'uploaded' });
