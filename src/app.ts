@@ -215,7 +215,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       )
     : undefined;
   followConfig(live, { log, worker, hooks });
-  const scrub = createScrubWiring({ redis: apiRedis, storage, log, metrics: metrics.scrub, publisher, batches: apiBatches, roots, live }, config);
+  const scrub = createScrubWiring(
+    { redis: apiRedis, storage, log, metrics: metrics.scrub, publisher, batches: apiBatches, roots, live },
+    config,
+  );
 
   const http = createHttpServer(
     { log },
@@ -259,7 +262,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     ],
   });
   registerMetricsRoute(http, { registry: metrics.registry });
-  registerStatsRoute(http, { stats: scrub.withLastScrub(createStatsReader({ queues, throughput: metrics.throughput }, { timeoutMs: 2000 })), details });
+  registerStatsRoute(http, {
+    stats: scrub.withLastScrub(createStatsReader({ queues, throughput: metrics.throughput }, { timeoutMs: 2000 })),
+    details,
+  });
   if (servesApi && config.asynqmon.enabled) {
     const readOnly = () => live.current().asynqmon.read_only_mode;
     // A job removed in the UI before it ran never reports to its batch: counted failed here.

@@ -433,7 +433,11 @@ export const scrubSchema = z.object({
     .describe(
       '(new) `scrub --delete-orphans` removes only NARs older than this, in hours: a younger one may belong to a narinfo still queued. Younger orphans are reported, not flagged.',
     ),
-  result_ttl_days: z.number().positive().default(7).describe('(new) How long a scrub\'s result stays readable at `GET /scrubs/{id}`, in days.'),
+  result_ttl_days: z
+    .number()
+    .positive()
+    .default(7)
+    .describe("(new) How long a scrub's result stays readable at `GET /scrubs/{id}`, in days."),
   max_listed_problems: z
     .number()
     .int()

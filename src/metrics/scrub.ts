@@ -14,7 +14,11 @@ export interface ScrubMetrics {
 export function createScrubMetrics(registry: Registry): ScrubMetrics {
   const registers = [registry];
   const objects = new Counter({ name: 'sync4loong_scrub_objects_checked_total', help: 'Objects listed and checked by scrubs.', registers });
-  const hashed = new Counter({ name: 'sync4loong_scrub_bytes_hashed_total', help: 'NAR bytes streamed through SHA-256 by scrub --hashes.', registers });
+  const hashed = new Counter({
+    name: 'sync4loong_scrub_bytes_hashed_total',
+    help: 'NAR bytes streamed through SHA-256 by scrub --hashes.',
+    registers,
+  });
   const actions = new Counter({
     name: 'sync4loong_scrub_actions_total',
     help: 'Repair actions taken by scrubs, by action (quarantined, removed, republished, orphan_deleted, failed).',
@@ -27,14 +31,26 @@ export function createScrubMetrics(registry: Registry): ScrubMetrics {
     labelNames: ['kind'] as const,
     registers,
   });
-  const unrepaired = new Gauge({ name: 'sync4loong_scrub_unrepaired_problems', help: 'Problems the last scrub left unrepaired.', registers });
-  const orphanBytes = new Gauge({ name: 'sync4loong_scrub_orphan_bytes', help: 'Bytes of orphan NARs (past the grace) found by the last scrub.', registers });
+  const unrepaired = new Gauge({
+    name: 'sync4loong_scrub_unrepaired_problems',
+    help: 'Problems the last scrub left unrepaired.',
+    registers,
+  });
+  const orphanBytes = new Gauge({
+    name: 'sync4loong_scrub_orphan_bytes',
+    help: 'Bytes of orphan NARs (past the grace) found by the last scrub.',
+    registers,
+  });
   const lastRun = new Gauge({
     name: 'sync4loong_scrub_last_run_timestamp_seconds',
     help: 'When the last scrub this daemon ran finished (unix seconds); 0 before the first.',
     registers,
   });
-  const lastSuccess = new Gauge({ name: 'sync4loong_scrub_last_success', help: '1 when the last scrub completed, 0 when it failed.', registers });
+  const lastSuccess = new Gauge({
+    name: 'sync4loong_scrub_last_success',
+    help: '1 when the last scrub completed, 0 when it failed.',
+    registers,
+  });
   const duration = new Gauge({ name: 'sync4loong_scrub_duration_seconds', help: 'How long the last scrub took.', registers });
   const running = new Gauge({ name: 'sync4loong_scrub_running', help: '1 while this daemon runs a scrub.', registers });
   for (const kind of PROBLEM_KINDS) problems.set({ kind }, 0);

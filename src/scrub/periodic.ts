@@ -12,7 +12,10 @@ export interface PeriodicScrub {
   close(): void;
 }
 
-export function createPeriodicScrub(deps: { scrubber: Scrubber; log: Logger }, options: { intervalMs: number; prefix: string }): PeriodicScrub {
+export function createPeriodicScrub(
+  deps: { scrubber: Scrubber; log: Logger },
+  options: { intervalMs: number; prefix: string },
+): PeriodicScrub {
   let timer: NodeJS.Timeout | undefined;
 
   async function tick(): Promise<void> {

@@ -59,14 +59,23 @@ export function createRepairer(deps: RepairerDeps, options: RepairerOptions): Re
 
   function act(action: Action): void {
     deps.onAction(action);
-    const fields = { action: action.action, s3_key: action.key, ...(action.to !== undefined ? { to: action.to } : {}), detail: action.detail };
+    const fields = {
+      action: action.action,
+      s3_key: action.key,
+      ...(action.to !== undefined ? { to: action.to } : {}),
+      detail: action.detail,
+    };
     if (action.action === 'failed') log.warn(fields, 'scrub repair failed');
     else log.info(fields, 'scrub repair');
   }
 
   async function quarantine(problem: Problem): Promise<void> {
     if (storage.copy === undefined || storage.remove === undefined) {
-      act({ action: 'failed', key: problem.key, detail: `${storage.description} cannot copy objects: narinfo left in place (quarantine needs a copy)` });
+      act({
+        action: 'failed',
+        key: problem.key,
+        detail: `${storage.description} cannot copy objects: narinfo left in place (quarantine needs a copy)`,
+      });
       return;
     }
     const to = `${QUARANTINE_PREFIX}${options.date}/${problem.key}`;
@@ -153,7 +162,12 @@ export function createRepairer(deps: RepairerDeps, options: RepairerOptions): Re
           act({ action: 'failed', key: problem.key, to: batchId, detail: 'republish failed in its batch: removing instead' });
           await quarantine(problem);
         } else {
-          act({ action: 'republished', key: problem.key, to: batchId, detail: `narinfo and ${local.narKey} published again from ${options.from}` });
+          act({
+            action: 'republished',
+            key: problem.key,
+            to: batchId,
+            detail: `narinfo and ${local.narKey} published again from ${options.from}`,
+          });
           problem.repaired = true;
         }
       }

@@ -13,7 +13,15 @@ import { QUARANTINE_PREFIX, cacheInfoProblem, cacheRootOf, isNarKey, judgeNarinf
 import { fileHashMatches, sha256OfStream } from './hash.js';
 import type { Repairer } from './repair.js';
 import type { ListedNar, Scratch } from './scratch.js';
-import { NARINFO_PROBLEMS, type Action, type Problem, type ProblemKind, type ScrubProgress, type ScrubRequest, type ScrubResult } from './types.js';
+import {
+  NARINFO_PROBLEMS,
+  type Action,
+  type Problem,
+  type ProblemKind,
+  type ScrubProgress,
+  type ScrubRequest,
+  type ScrubResult,
+} from './types.js';
 
 export interface ScanDeps {
   storage: Storage;
@@ -77,7 +85,17 @@ export async function runScan(
   const progress: ScrubProgress = { phase: 'listing', objects_listed: 0, narinfos_checked: 0, nars_hashed: 0, bytes_hashed: 0 };
   const problems: Problem[] = [];
   const byKind: Partial<Record<ProblemKind, number>> = {};
-  const counts = { objects: 0, bytes: 0, narinfos: 0, nars: 0, uncheckedSizes: 0, uncheckedHashes: 0, orphanBytes: 0, recentOrphans: 0, recentOrphanBytes: 0 };
+  const counts = {
+    objects: 0,
+    bytes: 0,
+    narinfos: 0,
+    nars: 0,
+    uncheckedSizes: 0,
+    uncheckedHashes: 0,
+    orphanBytes: 0,
+    recentOrphans: 0,
+    recentOrphanBytes: 0,
+  };
   let truncated = false;
   const zeroSize: string[] = [];
   let zeroSizeCount = 0;
@@ -149,7 +167,8 @@ export async function runScan(
   const cacheInfo = await readText(storage, cacheInfoKey, signal);
   const kind = cacheInfo !== null || counts.narinfos > 0 ? 'nix' : 'plain';
   if (kind === 'nix') {
-    if (cacheInfo === null) report({ kind: 'nix_cache_info_missing', key: cacheInfoKey, detail: 'the cache has narinfos but no nix-cache-info' });
+    if (cacheInfo === null)
+      report({ kind: 'nix_cache_info_missing', key: cacheInfoKey, detail: 'the cache has narinfos but no nix-cache-info' });
     else {
       const problem = cacheInfoProblem(cacheInfo);
       if (problem !== undefined) report({ kind: 'nix_cache_info_invalid', key: cacheInfoKey, detail: problem });

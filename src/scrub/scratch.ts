@@ -58,7 +58,11 @@ export function createScratch(deps: { redis: RedisClient }, options: { prefix: s
     async addNars(nars) {
       if (nars.length === 0) return;
       const flat = nars.flatMap((nar) => [nar.key, `${nar.size}:${nar.lastModified}`]);
-      await redis.multi().hset(narsKey, ...flat).expire(narsKey, options.ttlSeconds).exec();
+      await redis
+        .multi()
+        .hset(narsKey, ...flat)
+        .expire(narsKey, options.ttlSeconds)
+        .exec();
     },
     async addNarinfos(narinfos) {
       if (narinfos.length === 0) return;
@@ -75,7 +79,8 @@ export function createScratch(deps: { redis: RedisClient }, options: { prefix: s
       // HSCAN may return an entry twice (rehashing): each is handled once.
       for await (const flat of scan(narinfosKey, batch)) {
         const out: Array<{ key: string; facts: NarinfoFacts }> = [];
-        for (let index = 0; index < flat.length; index += 2) out.push({ key: flat[index]!, facts: JSON.parse(flat[index + 1]!) as NarinfoFacts });
+        for (let index = 0; index < flat.length; index += 2)
+          out.push({ key: flat[index]!, facts: JSON.parse(flat[index + 1]!) as NarinfoFacts });
         yield out;
       }
     },

@@ -74,7 +74,8 @@ export function parseScrubRequest(body: unknown): ScrubRequest {
     return value;
   };
   const prefix = raw.prefix ?? '';
-  if (typeof prefix !== 'string' || prefix.startsWith('/') || prefix.includes('\u0000')) throw errors.badRequest("'prefix' must be a key prefix");
+  if (typeof prefix !== 'string' || prefix.startsWith('/') || prefix.includes('\u0000'))
+    throw errors.badRequest("'prefix' must be a key prefix");
   const from = raw.from;
   if (from !== undefined && (typeof from !== 'string' || !from.startsWith('/'))) throw errors.badRequest("'from' must be an absolute path");
   const request: ScrubRequest = { prefix, hashes: flag('hashes'), repair: flag('repair'), deleteOrphans: flag('delete_orphans'), from };
@@ -148,11 +149,18 @@ export function createScrubber(deps: ScrubberDeps, options: { prefix: string; se
               deps.metrics?.action(action.action);
             },
           },
-          { root: request.prefix.slice(0, request.prefix.lastIndexOf('/') + 1), from: request.from, date: startedAt.toISOString().slice(0, 10) },
+          {
+            root: request.prefix.slice(0, request.prefix.lastIndexOf('/') + 1),
+            from: request.from,
+            date: startedAt.toISOString().slice(0, 10),
+          },
         )
       : undefined;
     deps.metrics?.started();
-    log.info({ scrub_id: id, prefix: request.prefix, hashes: request.hashes, repair: request.repair, delete_orphans: request.deleteOrphans }, 'scrub started');
+    log.info(
+      { scrub_id: id, prefix: request.prefix, hashes: request.hashes, repair: request.repair, delete_orphans: request.deleteOrphans },
+      'scrub started',
+    );
     let result: ScrubResult | undefined;
     try {
       result = await runScan(
@@ -182,7 +190,14 @@ export function createScrubber(deps: ScrubberDeps, options: { prefix: string; se
       const { problems: _listed, actions: _taken, ...summary } = result;
       await redis.set(lastKey, JSON.stringify(summary), 'EX', ttlSeconds);
       log.info(
-        { scrub_id: id, kind: result.kind, objects: result.objects, problems: result.problem_count, unrepaired: result.unrepaired_count, duration_s: result.duration_seconds },
+        {
+          scrub_id: id,
+          kind: result.kind,
+          objects: result.objects,
+          problems: result.problem_count,
+          unrepaired: result.unrepaired_count,
+          duration_s: result.duration_seconds,
+        },
         'scrub finished',
       );
     } catch (error) {
@@ -202,7 +217,8 @@ export function createScrubber(deps: ScrubberDeps, options: { prefix: string; se
     async start(body) {
       const request = parseScrubRequest(body);
       const { storage } = deps;
-      if (storage.list === undefined || storage.read === undefined) throw errors.storageCannotScrub(storage.description, 'list and read objects');
+      if (storage.list === undefined || storage.read === undefined)
+        throw errors.storageCannotScrub(storage.description, 'list and read objects');
       if ((request.repair || request.deleteOrphans) && storage.remove === undefined) {
         throw errors.storageCannotScrub(storage.description, 'remove objects');
       }
@@ -214,7 +230,13 @@ export function createScrubber(deps: ScrubberDeps, options: { prefix: string; se
       const abort = new AbortController();
       const settings = options.settings();
       await write(
-        { id, state: 'running', request, started_at: startedAt.toISOString(), progress: { phase: 'listing', objects_listed: 0, narinfos_checked: 0, nars_hashed: 0, bytes_hashed: 0 } },
+        {
+          id,
+          state: 'running',
+          request,
+          started_at: startedAt.toISOString(),
+          progress: { phase: 'listing', objects_listed: 0, narinfos_checked: 0, nars_hashed: 0, bytes_hashed: 0 },
+        },
         Math.round(settings.resultTtlDays * 86_400),
       );
       const done = run(id, request, startedAt, abort).finally(() => {

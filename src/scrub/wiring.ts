@@ -65,7 +65,10 @@ export function createScrubWiring(deps: ScrubWiringDeps, config: Config): ScrubW
       },
     },
   );
-  const periodic = createPeriodicScrub({ scrubber, log: deps.log }, { intervalMs: config.scrub.interval_hours * 3_600_000, prefix: config.scrub.prefix });
+  const periodic = createPeriodicScrub(
+    { scrubber, log: deps.log },
+    { intervalMs: config.scrub.interval_hours * 3_600_000, prefix: config.scrub.prefix },
+  );
   return {
     scrubber,
     periodic,

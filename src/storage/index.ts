@@ -5,7 +5,18 @@ import { createSftpStorage } from './sftp.js';
 import { sftpStorageOptions } from './sftp-options.js';
 import type { Storage } from './types.js';
 
-export type { Storage, LocalFile, ObjectInfo, PutOptions, PutResult, HeadOptions, ListedObject, ListPage, ListOptions, ReadOptions } from './types.js';
+export type {
+  Storage,
+  LocalFile,
+  ObjectInfo,
+  PutOptions,
+  PutResult,
+  HeadOptions,
+  ListedObject,
+  ListPage,
+  ListOptions,
+  ReadOptions,
+} from './types.js';
 export { IntegrityError, UnprovenUploadError } from './types.js';
 export type { UploadProof } from './proof.js';
 export { openLocalFile, readStreamOf } from './local-file.js';
