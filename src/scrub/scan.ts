@@ -294,6 +294,8 @@ export async function runScan(
     unchecked_sizes: counts.uncheckedSizes,
     unchecked_hashes: counts.uncheckedHashes,
     zero_size_objects: zeroSizeCount,
+    nars_hashed: progress.nars_hashed,
+    bytes_hashed: progress.bytes_hashed,
     orphans_checked: kind === 'nix' && checksOrphans,
     problems_by_kind: byKind,
     problem_count: problemCount,

@@ -86,6 +86,9 @@ export interface ScrubSummary {
   unchecked_sizes: number;
   unchecked_hashes: number;
   zero_size_objects: number;
+  /** With --hashes: NARs streamed through SHA-256, and their bytes. */
+  nars_hashed: number;
+  bytes_hashed: number;
   /** Orphans are looked for only when the prefix is a cache root (`""` or ending in `/`). */
   orphans_checked: boolean;
   problems_by_kind: Partial<Record<ProblemKind, number>>;
