@@ -6,6 +6,7 @@
  * inside the daemon that accepted it; any daemon on the same Redis answers its status.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { realpath, stat } from 'node:fs/promises';
 import { errors } from '../errors.js';
 import type { Logger } from '../log/index.js';
@@ -228,6 +229,8 @@ export function createScrubber(deps: ScrubberDeps, options: { prefix: string; se
       if (taken !== 'OK') throw errors.scrubRunning((await redis.get(lockKey)) ?? 'unknown');
       const startedAt = new Date();
       const abort = new AbortController();
+      // Every read in flight (16 narinfos, up to 64 NARs being hashed) listens to it.
+      setMaxListeners(256, abort.signal);
       const settings = options.settings();
       await write(
         {
