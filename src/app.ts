@@ -31,6 +31,7 @@ import {
   registerAuth,
   registerCrossSiteGuard,
   registerBatchRoutes,
+  registerScrubRoutes,
   registerCheckRoutes,
   registerHealthRoutes,
   registerHooksRoutes,
@@ -45,6 +46,7 @@ import {
 import { createStatsReader } from './monitoring/index.js';
 import { createPostSync, postSyncOptions, type PostSync } from './hooks/index.js';
 import { createUploadThrottle, type ThrottleSettings, type UploadThrottle } from './throttle/index.js';
+import { createScrubWiring } from './scrub/wiring.js'; // scrub (issue 20.1)
 
 export interface AppOptions {
   /** Logger to use (defaults to logfmt on stdout at the configured level). */
@@ -218,6 +220,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       )
     : undefined;
   followConfig(live, { log, worker, hooks, throttle });
+  const scrub = createScrubWiring(
+    { redis: apiRedis, storage, log, metrics: metrics.scrub, publisher, batches: apiBatches, roots, live },
+    config,
+  );
 
   const http = createHttpServer(
     { log },
@@ -243,6 +249,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     });
     registerHooksRoutes(http, { hooks });
     registerCheckRoutes(http, { checker });
+    registerScrubRoutes(http, { scrubber: scrub.scrubber });
   }
   const details = () => ({ role, config: live.status() });
   registerHealthRoutes(http, {
@@ -261,7 +268,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
   registerMetricsRoute(http, { registry: metrics.registry });
   registerStatsRoute(http, {
-    stats: createStatsReader({ queues, throughput: metrics.throughput, throttle: throttle?.stats }, { timeoutMs: 2000 }),
+    stats: scrub.withLastScrub(
+      createStatsReader({ queues, throughput: metrics.throughput, throttle: throttle?.stats }, { timeoutMs: 2000 }),
+    ),
     details,
   });
   if (servesApi && config.asynqmon.enabled) {
@@ -291,6 +300,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       warnAboutHostKeys(config, log);
       await worker?.start();
       await hooks.start();
+      scrub.periodic.start();
       const listen = options.listen ?? parseListenAddress(config.http.addr);
       const bound = await listenOn(http, listen);
       const address = http.server.address();
@@ -314,6 +324,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     close() {
       closing ??= (async () => {
         await http.close();
+        scrub.periodic.close();
+        await scrub.scrubber.close();
         checker.close();
         batchTracker.close();
         await worker?.close();

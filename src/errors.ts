@@ -62,5 +62,18 @@ export const errors = {
     () => "cross-site request refused: a browser on another site may not change state with this daemon's credentials",
   ),
   tooManyEventStreams: declare('TOO_MANY_EVENT_STREAMS', 429, (max: number) => `too many open event streams (at most ${max}): retry later`),
+  // ---- scrub (issue 20.1): errors ----
+  scrubRunning: (id: string) =>
+    new AppError('SCRUB_RUNNING', 409, `a scrub is already running on this Redis prefix: ${id}`, { scrub_id: id }),
+  invalidScrubId: declare('INVALID_SCRUB_ID', 400, () => 'invalid scrub id: expected the scrub_id POST /scrub answered (a UUID)'),
+  scrubNotFound: declare('SCRUB_NOT_FOUND', 404, (id: string) => `scrub not found: ${id} (unknown, or expired)`),
+  storageCannotScrub: declare(
+    'STORAGE_CANNOT_SCRUB',
+    501,
+    (storage: string, needs: string) => `${storage} cannot ${needs}: scrub needs it (docs/scrub.md)`,
+  ),
+  scrubFromNotAllowed: declare('SCRUB_FROM_NOT_ALLOWED', 403, (path: string) => `'from' is outside publish.allowed_roots: ${path}`),
+  scrubFromInvalid: declare('SCRUB_FROM_INVALID', 400, (path: string) => `'from' must be an existing folder: ${path}`),
+  // ---- end scrub (issue 20.1): errors ----
   cacheUnavailable: declare('CACHE_UNAVAILABLE', 503, () => 'cache unavailable: Redis is not reachable, try again later'),
 } as const;

@@ -10,6 +10,7 @@ import { CliError } from './client.js';
 import { runDaemon } from './daemon.js';
 import { runCheck } from './check.js';
 import { runPublish } from './publish.js';
+import { runScrub } from './scrub.js';
 
 const HELP = `sync4loong — push local folders to S3-compatible storage through a Redis job queue
 
@@ -24,14 +25,19 @@ Usage:
                                       file) to the key or prefix TO; --wait follows the
                                       batch to its end with a progress display
   sync4loong check KEY... [--json]    ask a running daemon whether keys are in the bucket
+  sync4loong scrub [--prefix P] [--hashes] [--repair [--from DIR]] [--delete-orphans] [--json]
+                                      ask a running daemon to audit the published cache
+                                      (missing or truncated NARs, bad narinfos, orphans),
+                                      and with --repair to fix it; follows it to its end
   sync4loong --help | --version
 
-Client options (publish, check):
+Client options (publish, check, scrub):
   --url URL       the daemon (default: SYNC4LOONG_URL, else http.addr of the config)
   --token TOKEN   bearer token (default: SYNC4LOONG_TOKEN, else the config's first
                   http.auth_tokens entry)
   --config FILE   config file to read those from
-publish and check exit with 1 when a file failed, a key is missing, or the request failed.
+publish and check exit with 1 when a file failed, a key is missing, or the request failed;
+scrub exits with 1 when it found problems it did not repair, or could not run.
 
 The config file may also be named by SYNC4LOONG_CONFIG; with neither, /etc/sync4loong/config.toml
 is read when it exists (and plain \`sync4loong\` then runs the daemon, as the Go daemon did).
@@ -39,7 +45,7 @@ Every key can be overridden by SYNC4LOONG_<SECTION>_<KEY> (for example
 SYNC4LOONG_REDIS_ADDR, SYNC4LOONG_S3_SECRET_KEY).
 `;
 
-const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { publish: runPublish, check: runCheck };
+const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { publish: runPublish, check: runCheck, scrub: runScrub };
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

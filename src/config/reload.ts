@@ -25,6 +25,7 @@ export const RESTART_KEYS: readonly string[] = [
   'cache.s3_timeout_seconds',
   'publish.batch_ttl_hours',
   'publish.idempotency_hours',
+  'scrub.interval_hours', // scrub (issue 20.1): the periodic timer is set at start
 ];
 
 /** Whether `key` (`section.key`) needs a restart to change. */

@@ -452,6 +452,44 @@ export const asynqmonSchema = z.object({
     .describe('Accepted for compatibility and unused: Asynqmon drew charts from this Prometheus server; the daemon never binds to it.'),
 });
 
+// ---- scrub (issue 20.1): schema ----
+export const scrubSchema = z.object({
+  interval_hours: z
+    .number()
+    .min(0)
+    .default(0)
+    .describe(
+      '(new) Run a check-only scrub of `scrub.prefix` this often, in hours (one daemon of those sharing the Redis wins each run); 0 turns it off. Its last summary shows in `/stats`.',
+    ),
+  prefix: z.string().default('').describe('(new) Prefix the periodic scrub checks (`store/` for the Go layout); empty: the whole bucket.'),
+  hash_concurrency: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .default(4)
+    .describe('(new) NARs streamed through SHA-256 at once by `scrub --hashes` (1-64).'),
+  orphan_grace_hours: z
+    .number()
+    .min(0)
+    .default(24)
+    .describe(
+      '(new) `scrub --delete-orphans` removes only NARs older than this, in hours: a younger one may belong to a narinfo still queued. Younger orphans are reported, not flagged.',
+    ),
+  result_ttl_days: z
+    .number()
+    .positive()
+    .default(7)
+    .describe("(new) How long a scrub's result stays readable at `GET /scrubs/{id}`, in days."),
+  max_listed_problems: z
+    .number()
+    .int()
+    .min(1)
+    .default(10_000)
+    .describe('(new) Most problems a scrub result lists one by one; past this they are counted only (the result stays bounded).'),
+});
+// ---- end scrub (issue 20.1): schema ----
+
 export const configSchema = z.object({
   redis: redisSchema.prefault({}),
   s3: s3Schema.prefault({}),
@@ -463,6 +501,7 @@ export const configSchema = z.object({
   cache: cacheSchema.prefault({}),
   asynqmon: asynqmonSchema.prefault({}),
   nix: nixSchema.prefault({}),
+  scrub: scrubSchema.prefault({}), // scrub (issue 20.1)
 });
 
 /**
@@ -556,6 +595,7 @@ export const sections = {
   cache: cacheSchema,
   asynqmon: asynqmonSchema,
   nix: nixSchema,
+  scrub: scrubSchema, // scrub (issue 20.1)
 } as const;
 
 export type SectionName = keyof typeof sections;

@@ -10,3 +10,4 @@ export { registerQueueUi, type QueueUiDeps, type QueueUiOptions, type RemovedJob
 export { registerHooksRoutes } from './routes/hooks.js';
 export { registerCheckRoutes } from './routes/check.js';
 export { listenOn, parseListenAddress, type ListenAddress } from './listen.js';
+export { registerScrubRoutes } from './routes/scrub.js';

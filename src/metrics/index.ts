@@ -15,6 +15,9 @@ import type { CheckMetrics } from '../check/metrics.js';
 import type { ThrottleMetrics } from '../throttle/index.js';
 import { createThrottleMetrics } from './throttle.js';
 // ---- end throttling (issue 20 part 2): imports ----
+import { createScrubMetrics, type ScrubMetrics } from './scrub.js'; // scrub (issue 20.1)
+
+export type { ScrubMetrics } from './scrub.js'; // scrub (issue 20.1)
 
 /** The daemon's Prometheus registry (its own, never the global one) and the metrics it holds. */
 export interface Metrics {
@@ -39,6 +42,8 @@ export interface Metrics {
   /** The concurrency limit, throttling answers and bandwidth-cap waits (handed to the upload throttle). */
   throttle: ThrottleMetrics;
   // ---- end throttling (issue 20 part 2): interface ----
+  /** `sync4loong_scrub_*` (scrub, issue 20.1). */
+  scrub: ScrubMetrics;
 }
 
 export function createMetrics(): Metrics {
@@ -89,6 +94,7 @@ export function createMetrics(): Metrics {
       },
     },
     check,
+    scrub: createScrubMetrics(registry), // scrub (issue 20.1)
     sync: {
       uploaded(size, durationMs) {
         files.inc({ outcome: 'uploaded' });

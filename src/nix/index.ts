@@ -9,3 +9,4 @@ export {
   REQUIRED_NARINFO_FIELDS,
   NARINFO_READ_LIMIT,
 } from './narinfo.js';
+export { nixBase32, isNixBase32 } from './base32.js';

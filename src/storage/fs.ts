@@ -1,12 +1,22 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { HashingStream, md5OfFile, md5OfStream } from './hashing.js';
 import { readStreamOf } from './local-file.js';
 import { pacedStream } from './paced.js';
-import { IntegrityError, type Storage } from './types.js';
+import { IntegrityError, type ListedObject, type Storage } from './types.js';
+
+const LIST_PAGE = 1000;
+
+/** Orders keys as the listing walks them: folder by folder, names sorted. */
+function compareSegments(a: readonly string[], b: readonly string[]): number {
+  for (let index = 0; index < Math.min(a.length, b.length); index += 1) {
+    if (a[index] !== b[index]) return a[index]! < b[index]! ? -1 : 1;
+  }
+  return a.length - b.length;
+}
 
 export interface FsStorageOptions {
   /** Folder that plays the bucket; keys are paths below it. */
@@ -72,6 +82,63 @@ export function createFsStorage(options: FsStorageOptions): Storage {
     },
     async remove(key) {
       await rm(pathOf(key), { force: true });
+    },
+    async list(prefix, listOptions = {}) {
+      // Depth first, names sorted; the continuation is the last key of the previous page.
+      const after = listOptions.continuation?.split('/');
+      const objects: ListedObject[] = [];
+      let more = false;
+      async function walk(segments: string[]): Promise<void> {
+        let entries;
+        try {
+          entries = await readdir(segments.length === 0 ? root : pathOf(segments.join('/')), { withFileTypes: true });
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw error;
+        }
+        entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        for (const entry of entries) {
+          if (more) return;
+          listOptions.signal?.throwIfAborted();
+          if (entry.name.startsWith('.sync4loong-')) continue;
+          const path = [...segments, entry.name];
+          const key = path.join('/');
+          if (entry.isDirectory()) {
+            if (!`${key}/`.startsWith(prefix) && !prefix.startsWith(`${key}/`)) continue;
+            if (after !== undefined && compareSegments(path, after.slice(0, path.length)) < 0) continue;
+            await walk(path);
+          } else if (entry.isFile() && key.startsWith(prefix)) {
+            if (after !== undefined && compareSegments(path, after) <= 0) continue;
+            if (objects.length === LIST_PAGE) {
+              more = true;
+              return;
+            }
+            const info = await stat(pathOf(key));
+            objects.push({ key, size: info.size, lastModified: info.mtime });
+          }
+        }
+      }
+      await walk([]);
+      return { objects, continuation: more ? objects.at(-1)?.key : undefined };
+    },
+    async read(key, consume) {
+      const handle = await open(pathOf(key), 'r').catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT' || error.code === 'EISDIR') return null;
+        throw error;
+      });
+      if (handle === null) return null;
+      const body = handle.createReadStream();
+      try {
+        return await consume(body);
+      } finally {
+        body.destroy();
+        await handle.close().catch(() => {});
+      }
+    },
+    async copy(from, to) {
+      const destination = pathOf(to);
+      await mkdir(dirname(destination), { recursive: true });
+      await copyFile(pathOf(from), destination);
     },
     async ping() {
       await mkdir(root, { recursive: true });

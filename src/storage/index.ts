@@ -16,6 +16,7 @@ export type {
   ListedObject,
   ListPage,
   ListOptions,
+  ReadOptions,
 } from './types.js';
 export { IntegrityError, UnprovenUploadError } from './types.js';
 export type { UploadProof } from './proof.js';

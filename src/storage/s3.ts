@@ -1,6 +1,14 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { DeleteObjectCommand, HeadBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { unquoteEtag } from './etag.js';
 import {
   ConsistentBody,
@@ -223,12 +231,36 @@ export function createS3Storage(options: S3StorageOptions): Storage {
         })
         .catch((error: unknown) => Promise.reject(explainS3Error(error)));
       const objects = (reply.Contents ?? []).flatMap((object) =>
-        object.Key === undefined ? [] : [{ key: object.Key, size: Number(object.Size ?? 0) }],
+        object.Key === undefined ? [] : [{ key: object.Key, size: Number(object.Size ?? 0), lastModified: object.LastModified }],
       );
       return { objects, continuation: reply.IsTruncated === true ? reply.NextContinuationToken : undefined };
     },
     async remove(key) {
       await s3().send(new DeleteObjectCommand({ Bucket: options.bucket, Key: key }));
+    },
+    async read(key, consume, readOptions = {}) {
+      let reply;
+      try {
+        reply = await s3().send(new GetObjectCommand({ Bucket: options.bucket, Key: key }), { abortSignal: readOptions.signal });
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (status === 404 || (error as Error).name === 'NoSuchKey') return null;
+        throw explainS3Error(error);
+      }
+      const body = reply.Body as Readable | undefined;
+      if (body === undefined) return consume(Readable.from([]));
+      try {
+        return await consume(body);
+      } finally {
+        // A consumer that stopped early must not leave the socket half read.
+        if (!body.readableEnded) body.destroy();
+      }
+    },
+    async copy(from, to) {
+      const source = `${options.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
+      await s3()
+        .send(new CopyObjectCommand({ Bucket: options.bucket, Key: to, CopySource: source }))
+        .catch((error: unknown) => Promise.reject(explainS3Error(error)));
     },
     async ping(signal) {
       await s3()

@@ -213,7 +213,7 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
               more = true;
               return;
             }
-            objects.push({ key, size: entry.attrs.size });
+            objects.push({ key, size: entry.attrs.size, lastModified: new Date(entry.attrs.mtime * 1000) });
           }
         }
       }
@@ -249,6 +249,27 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
       return remote.md5 !== undefined && remote.md5 === (await md5OfFile(file));
     },
     list,
+    async read(key, consume, readOptions = {}) {
+      const path = paths.pathOf(key);
+      return pool.run(readOptions.signal, async (sftp) => {
+        const stats = await sftpCalls(sftp).statOrNull(path);
+        if (stats === null || !stats.isFile()) return null;
+        const body = sftp.createReadStream(path);
+        try {
+          return await consume(body);
+        } finally {
+          body.destroy();
+        }
+      });
+    },
+    // No `copy`: SFTP has no server-side copy; scrub's repair refuses to quarantine here (docs/scrub.md).
+    async remove(key) {
+      const path = paths.pathOf(key);
+      await pool.run(undefined, async (sftp) => {
+        const calls = sftpCalls(sftp);
+        if ((await calls.statOrNull(path)) !== null) await calls.unlink(path);
+      });
+    },
     async ping(signal) {
       await pool.run(signal, (sftp) => sftpCalls(sftp).stat(paths.folderOf('')));
     },

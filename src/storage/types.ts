@@ -1,4 +1,5 @@
 /** What the daemon needs from a bucket: the narrow interface every backend implements. */
+import type { Readable } from 'node:stream';
 import type { LocalFile } from './local-file.js';
 import type { UploadProof } from './proof.js';
 
@@ -67,6 +68,8 @@ export interface PutResult {
 export interface ListedObject {
   key: string;
   size: number;
+  /** When the object was last written, when the backend says (S3 `LastModified`, a file's mtime). */
+  lastModified?: Date | undefined;
 }
 
 /** One page of a listing, in the backend's order. */
@@ -78,6 +81,10 @@ export interface ListPage {
 
 export interface ListOptions {
   continuation?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface ReadOptions {
   signal?: AbortSignal | undefined;
 }
 
@@ -105,10 +112,21 @@ export interface Storage {
    */
   list?(prefix: string, options?: ListOptions): Promise<ListPage>;
   /**
-   * Removes the object (absent already is fine). Optional: used only to take back an
-   * object the worker just wrote from a file that changed while it was read.
+   * Removes the object (absent already is fine). Optional: used to take back an object the
+   * worker just wrote from a file that changed while it was read, and by scrub's repair.
    */
   remove?(key: string): Promise<void>;
+  /**
+   * Reads the object: `consume` gets a stream of its bytes and resolves when done with it
+   * (the backend may hold a connection until then). Resolves with what `consume` returned,
+   * or null when the object does not exist. Optional: scrub needs it, nothing else does.
+   */
+  read?<T>(key: string, consume: (body: Readable) => Promise<T>, options?: ReadOptions): Promise<T | null>;
+  /**
+   * Copies the object `from` to `to` inside the storage (overwriting `to`); rejects when
+   * `from` does not exist. Optional: scrub's repair needs it to quarantine before removing.
+   */
+  copy?(from: string, to: string): Promise<void>;
   /** Cheap reachability probe (readiness). */
   ping(signal?: AbortSignal): Promise<void>;
   close(): void;
