@@ -4,7 +4,7 @@
  * the server's file times, nothing left locally), /readyz, and the host-key checks at
  * start. Faults (kill -9, server outage) are in sftp-faults.test.ts.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
@@ -12,23 +12,17 @@ import { join } from 'node:path';
 import { createApp } from '../../src/app.js';
 import { validateConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
-import { startRedis, type RedisServer } from '../helpers/servers.js';
-import { filesBelow, md5OfPath, sftpConfig } from './sftp-setup.js';
+import type { RedisServer } from '../helpers/servers.js';
+import { filesBelow, md5OfPath, sftpConfig, useRedisAndSshd } from './sftp-setup.js';
 import { rawConfig, startApp, tempDir, uniqueName, writeTree, request } from '../helpers/daemon.js';
 import { waitForBatch } from '../helpers/batches.js';
-import { startSshd, type SshServer } from '../helpers/sshd.js';
+import type { SshServer } from '../helpers/sshd.js';
 
 const MiB = 1024 * 1024;
 let redis: RedisServer;
 let server: SshServer;
 
-before(async () => {
-  [redis, server] = await Promise.all([startRedis(), startSshd()]);
-});
-
-after(async () => {
-  await Promise.all([redis.destroy(), server.close()]);
-});
+useRedisAndSshd((servers) => ({ redis, server } = servers));
 
 function narinfo(hash: string): string {
   return `StorePath: /nix/store/${hash}-pkg\nURL: nar/${hash}.nar.xz\nCompression: xz\nNarHash: sha256:${hash.padEnd(52, '0')}\nNarSize: 4096\n`;

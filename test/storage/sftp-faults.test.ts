@@ -4,28 +4,22 @@
  * front of sshd), and sshd stopped for 20 s mid-publish (nothing lost, nothing deleted early,
  * no attempt spent).
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startRedis, waitFor, type RedisServer } from '../helpers/servers.js';
+import { waitFor, type RedisServer } from '../helpers/servers.js';
 import { rawConfig, startApp, startDaemonProcess, tempDir, uniqueName, writeTree, request } from '../helpers/daemon.js';
 import { waitForBatch } from '../helpers/batches.js';
-import { startByteCountingProxy, startSshd, type SshServer } from '../helpers/sshd.js';
-import { filesBelow, md5OfPath, sftpConfig } from './sftp-setup.js';
+import { startByteCountingProxy, type SshServer } from '../helpers/sshd.js';
+import { filesBelow, md5OfPath, sftpConfig, useRedisAndSshd } from './sftp-setup.js';
 
 const MiB = 1024 * 1024;
 let redis: RedisServer;
 let server: SshServer;
 
-before(async () => {
-  [redis, server] = await Promise.all([startRedis(), startSshd()]);
-});
-
-after(async () => {
-  await Promise.all([redis.destroy(), server.close()]);
-});
+useRedisAndSshd((servers) => ({ redis, server } = servers));
 
 describe('daemon with SFTP storage, faults', () => {
   it('resumes a 200 MiB upload from its temporary file after kill -9', async (t) => {

@@ -1,9 +1,24 @@
-/** What the daemon-level SFTP test files share: the `[sftp]` config for a test sshd, and file checks. */
+/** What the daemon-level SFTP test files share: their servers, the `[sftp]` config for a test sshd, and file checks. */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import type { SshServer } from '../helpers/sshd.js';
+import { after, before } from 'node:test';
+import { startRedis, type RedisServer } from '../helpers/servers.js';
+import { startSshd, type SshServer } from '../helpers/sshd.js';
+
+/** A redis-server and a test sshd for the file (or `describe`): started together before its tests, removed after them. */
+export function useRedisAndSshd(started: (servers: { redis: RedisServer; server: SshServer }) => void): void {
+  let servers: { redis: RedisServer; server: SshServer } | undefined;
+  before(async () => {
+    const [redis, server] = await Promise.all([startRedis(), startSshd()]);
+    servers = { redis, server };
+    started(servers);
+  });
+  after(async () => {
+    await Promise.all([servers?.redis.destroy(), servers?.server.close()]);
+  });
+}
 
 /** `storage.type = "sftp"` and an `[sftp]` section logging in to `server` with its client key, host checked by known_hosts. */
 export function sftpConfig(server: SshServer, overrides: Record<string, unknown> = {}, port = server.port) {

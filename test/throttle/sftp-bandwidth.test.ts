@@ -1,24 +1,18 @@
 /** The bandwidth cap over SFTP (a real OpenSSH server): the bytes written are paced like any backend's. */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startRedis, type RedisServer } from '../helpers/servers.js';
-import { startSshd, type SshServer } from '../helpers/sshd.js';
+import type { RedisServer } from '../helpers/servers.js';
+import type { SshServer } from '../helpers/sshd.js';
 import { waitForBatch } from '../helpers/batches.js';
 import { rawConfig, startApp, tempDir, uniqueName, writeTree } from '../helpers/daemon.js';
-import { filesBelow, sftpConfig } from '../storage/sftp-setup.js';
+import { filesBelow, sftpConfig, useRedisAndSshd } from '../storage/sftp-setup.js';
 
 const MiB = 1024 * 1024;
 let redis: RedisServer;
 let server: SshServer;
 
-before(async () => {
-  [redis, server] = await Promise.all([startRedis(), startSshd()]);
-});
-
-after(async () => {
-  await Promise.all([redis.destroy(), server.close()]);
-});
+useRedisAndSshd((servers) => ({ redis, server } = servers));
 
 async function publishTimed(capBytesPerSecond: number, src: string): Promise<{ seconds: number; root: string }> {
   const root = uniqueName('cap');
