@@ -1,32 +1,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRedis, startS3, type RedisServer, type S3Server } from '../helpers/servers.js';
-import { createBucket, listKeys, projectRoot, rawConfig, startApp, tempDir, writeTree, type TestApp } from '../helpers/daemon.js';
+import { createBucket, listKeys, rawConfig, startApp, tempDir, writeTree, type TestApp, runCli } from '../helpers/daemon.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 
-const bin = join(projectRoot, 'bin', 'sync4loong');
 const TOKEN = 'cli-test-token-0123456789';
 
 /** Runs the CLI as a child without blocking this process (the daemon runs in it). */
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-  cwd?: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const base = { ...process.env };
-  for (const name of ['SYNC4LOONG_URL', 'SYNC4LOONG_TOKEN', 'SYNC4LOONG_CONFIG']) delete base[name];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...base, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], env: Record<string, string> = {}, cwd?: string) {
+  return runCli(args, { env, cwd });
 }
 
 describe('sync4loong publish and check against a running daemon', () => {

@@ -264,3 +264,28 @@ export async function startDaemonWith(
     },
   };
 }
+
+/**
+ * Runs `bin/sync4loong ARGS` to its end (a client command: publish, check, scrub), without the
+ * runner's own SYNC4LOONG_URL / _TOKEN / _CONFIG, plus `env`. Killed after `timeoutMs`.
+ */
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const base = { ...process.env };
+  for (const name of ['SYNC4LOONG_URL', 'SYNC4LOONG_TOKEN', 'SYNC4LOONG_CONFIG']) delete base[name];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'sync4loong'), ...args], {
+      env: { ...base, ...options.env },
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 120_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -2,28 +2,14 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { useServers, waitFor, type Servers } from '../helpers/servers.js';
-import { createBucket, projectRoot, rawConfig, request, startApp, type TestApp } from '../helpers/daemon.js';
+import { createBucket, rawConfig, request, startApp, type TestApp, runCli } from '../helpers/daemon.js';
 
 const TOKEN = 'scrub-test-token-0123456789';
-const bin = join(projectRoot, 'bin', 'sync4loong');
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  for (const name of ['SYNC4LOONG_URL', 'SYNC4LOONG_TOKEN', 'SYNC4LOONG_CONFIG']) delete env[name];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 describe('scrub over HTTP', () => {
   const apps: TestApp[] = [];

@@ -4,41 +4,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { useServers, waitFor, type Servers } from '../helpers/servers.js';
-import {
-  createBucket,
-  getObject,
-  headObject,
-  listKeys,
-  projectRoot,
-  rawConfig,
-  startApp,
-  tempDir,
-  type TestApp,
-} from '../helpers/daemon.js';
+import { createBucket, getObject, headObject, listKeys, rawConfig, startApp, tempDir, type TestApp, runCli } from '../helpers/daemon.js';
 import { hasNix, makeNixCache, substitute, type CachedPath } from './nix-cache.js';
 
 const nix = await hasNix();
 const skip = nix ? false : 'nix is not installed (Debian nix-bin): the scrub tests need the real Nix client';
-const bin = join(projectRoot, 'bin', 'sync4loong');
 const DAY_MS = 86_400_000;
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  for (const name of ['SYNC4LOONG_URL', 'SYNC4LOONG_TOKEN', 'SYNC4LOONG_CONFIG']) delete env[name];
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 /** Starts a scrub over HTTP and waits for its end; the final status. */
 async function scrub(app: TestApp, body: Record<string, unknown>): Promise<any> {
