@@ -7,25 +7,14 @@ import { text } from 'node:stream/consumers';
 import { createSftpStorage } from '../../src/storage/sftp.js';
 import type { Storage } from '../../src/storage/index.js';
 import { startSshd, type SshServer } from '../helpers/sshd.js';
+import { sftpStorageOptions } from './sftp-setup.js';
 
 describe('sftp storage: what scrub uses', () => {
   let server: SshServer;
   let storage: Storage;
   before(async () => {
     server = await startSshd();
-    storage = createSftpStorage({
-      host: '127.0.0.1',
-      port: server.port,
-      username: server.username,
-      privateKey: server.clientKey,
-      connectTimeoutMs: 10_000,
-      keepaliveIntervalMs: 10_000,
-      hostKey: { host: '127.0.0.1', port: server.port, knownHosts: '', fingerprint: server.fingerprint, insecure: false },
-      connections: 2,
-      root: 'cache',
-      enableResume: true,
-      verify: 'size',
-    });
+    storage = createSftpStorage(sftpStorageOptions(server, { root: 'cache' }));
   });
   after(async () => {
     storage?.close();

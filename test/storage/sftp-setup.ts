@@ -6,6 +6,7 @@ import { join, relative } from 'node:path';
 import { after, before } from 'node:test';
 import { startRedis, type RedisServer } from '../helpers/servers.js';
 import { startSshd, type SshServer } from '../helpers/sshd.js';
+import type { SftpStorageOptions } from '../../src/storage/sftp.js';
 
 /** A redis-server and a test sshd for the file (or `describe`): started together before its tests, removed after them. */
 export function useRedisAndSshd(started: (servers: { redis: RedisServer; server: SshServer }) => void): void {
@@ -32,6 +33,24 @@ export function sftpConfig(server: SshServer, overrides: Record<string, unknown>
       known_hosts: server.knownHostsFile,
       ...overrides,
     },
+  };
+}
+
+/** Options of an SFTP backend logging in to `server` with its client key, its host key pinned by fingerprint. */
+export function sftpStorageOptions(server: SshServer, overrides: Partial<SftpStorageOptions> = {}): SftpStorageOptions {
+  return {
+    host: '127.0.0.1',
+    port: server.port,
+    username: server.username,
+    privateKey: server.clientKey,
+    connectTimeoutMs: 10_000,
+    keepaliveIntervalMs: 10_000,
+    hostKey: { host: '127.0.0.1', port: server.port, knownHosts: '', fingerprint: server.fingerprint, insecure: false },
+    connections: 2,
+    root: '',
+    enableResume: true,
+    verify: 'size',
+    ...overrides,
   };
 }
 

@@ -13,6 +13,7 @@ import { createSftpStorage, type SftpStorageOptions } from '../../src/storage/sf
 import { IntegrityError, openLocalFile, type LocalFile, type Storage } from '../../src/storage/index.js';
 import { isUnreachableError } from '../../src/sync/outage.js';
 import { startByteCountingProxy, startSshd, type SshServer } from '../helpers/sshd.js';
+import { sftpStorageOptions } from './sftp-setup.js';
 
 let server: SshServer;
 let local: string;
@@ -32,20 +33,7 @@ after(async () => {
 });
 
 function storageWith(overrides: Partial<SftpStorageOptions> = {}): Storage {
-  const storage = createSftpStorage({
-    host: '127.0.0.1',
-    port: server.port,
-    username: server.username,
-    privateKey: server.clientKey,
-    connectTimeoutMs: 10_000,
-    keepaliveIntervalMs: 10_000,
-    hostKey: { host: '127.0.0.1', port: server.port, knownHosts: '', fingerprint: server.fingerprint, insecure: false },
-    connections: 2,
-    root: '',
-    enableResume: true,
-    verify: 'size',
-    ...overrides,
-  });
+  const storage = createSftpStorage(sftpStorageOptions(server, overrides));
   opened.push(storage);
   return storage;
 }
