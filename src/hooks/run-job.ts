@@ -9,6 +9,7 @@ import type { ChangeSet } from './changes.js';
 import type { HookRun, RunHistory } from './history.js';
 import type { HookMetrics, HookOutcome } from './metrics.js';
 import { runCommand, type CommandResult } from './run-command.js';
+import { createInFlight } from '../queue/close.js';
 
 /** Bytes of stdout and of stderr kept per run. */
 export const OUTPUT_TAIL_BYTES = 4096;
@@ -49,7 +50,7 @@ export function createJobRunner(
   const { changes, history, metrics, log } = deps;
   /** Running commands, so shutdown can stop them. */
   const running = new Set<AbortController>();
-  let idleWaiters: (() => void)[] = [];
+  const commands = createInFlight();
 
   async function processJob(job: Job<PostSyncJobData, PostSyncResult>): Promise<PostSyncResult> {
     const batch = await changes.take();
@@ -65,21 +66,18 @@ export function createJobRunner(
     running.add(controller);
     let result: CommandResult;
     try {
-      result = await runCommand(run.argv, {
-        env: commandEnv(batch.count, batch.keys.length),
-        stdin: batch.keys.length > 0 ? `${batch.keys.join('\n')}\n` : '',
-        timeoutMs: run.timeoutMs,
-        killGraceMs: run.killGraceMs,
-        tailBytes: OUTPUT_TAIL_BYTES,
-        signal: controller.signal,
-      });
+      result = await commands.track(() =>
+        runCommand(run.argv, {
+          env: commandEnv(batch.count, batch.keys.length),
+          stdin: batch.keys.length > 0 ? `${batch.keys.join('\n')}\n` : '',
+          timeoutMs: run.timeoutMs,
+          killGraceMs: run.killGraceMs,
+          tailBytes: OUTPUT_TAIL_BYTES,
+          signal: controller.signal,
+        }),
+      );
     } finally {
       running.delete(controller);
-      if (running.size === 0) {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const resolve of waiters) resolve();
-      }
     }
     if (result.aborted) {
       // Shutdown (or the command switched off): the failed attempt is retried later with the same changes (they stay in flight).
@@ -137,8 +135,8 @@ export function createJobRunner(
     abortAll() {
       for (const controller of running) controller.abort();
     },
-    busy: () => running.size > 0,
-    idle: () => (running.size === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve))),
+    busy: () => commands.count() > 0,
+    idle: () => commands.idle(),
   };
 }
 

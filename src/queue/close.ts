@@ -13,6 +13,37 @@ import type { Logger } from '../log/index.js';
 /** How long a close may take once nothing it waits for (an upload, a command) still runs. */
 export const CLOSE_GRACE_MS = 5000;
 
+/** Work under way (uploads, commands), counted so a shutdown can wait until none runs. */
+export interface InFlight {
+  /** Runs `work`, counted until it settles. */
+  track<T>(work: () => Promise<T>): Promise<T>;
+  count(): number;
+  /** Resolves once nothing runs. */
+  idle(): Promise<void>;
+}
+
+export function createInFlight(): InFlight {
+  let count = 0;
+  let waiters: (() => void)[] = [];
+  return {
+    async track(work) {
+      count += 1;
+      try {
+        return await work();
+      } finally {
+        count -= 1;
+        if (count === 0) {
+          const resolved = waiters;
+          waiters = [];
+          for (const resolve of resolved) resolve();
+        }
+      }
+    },
+    count: () => count,
+    idle: () => (count === 0 ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve))),
+  };
+}
+
 /** A BullMQ Worker, Queue or QueueEvents. */
 export interface Closable {
   close(): Promise<void>;

@@ -4,6 +4,7 @@ import { settlesWithin } from '../timeout.js';
 import type { Logger } from '../log/index.js';
 import {
   abandonWorker,
+  createInFlight,
   CLOSE_GRACE_MS,
   closeWithin,
   letBlockingConnectionSettle,
@@ -95,25 +96,11 @@ export function createUploadWorker(
 ): UploadWorker {
   const { log, batches } = deps;
   let settings: UploadWorkerSettings = options;
-  /** Processor calls under way, and who waits for there to be none (shutdown). */
-  let running = 0;
-  let idleWaiters: (() => void)[] = [];
-  function uploadsIdle(): Promise<void> {
-    return running === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve));
-  }
+  /** Processor calls under way, so shutdown can wait for there to be none. */
+  const uploads = createInFlight();
 
-  async function process(job: Job<FileSyncJobData, FileSyncResult>, token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
-    running += 1;
-    try {
-      return await processJob(job, token, signal);
-    } finally {
-      running -= 1;
-      if (running === 0) {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const resolve of waiters) resolve();
-      }
-    }
+  function process(job: Job<FileSyncJobData, FileSyncResult>, token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
+    return uploads.track(() => processJob(job, token, signal));
   }
 
   async function processJob(job: Job<FileSyncJobData, FileSyncResult>, token?: string, signal?: AbortSignal): Promise<FileSyncResult> {
@@ -290,20 +277,20 @@ export function createUploadWorker(
         // upload runs, the close itself gets CLOSE_GRACE_MS (queue/close.ts says why).
         await letBlockingConnectionSettle(worker);
         const closed = worker.close();
-        await settlesWithin(Promise.race([closed, uploadsIdle()]), settings.shutdownTimeoutMs).catch(() => true);
-        const cancelled = running > 0;
+        await settlesWithin(Promise.race([closed, uploads.idle()]), settings.shutdownTimeoutMs).catch(() => true);
+        const cancelled = uploads.count() > 0;
         if (cancelled) {
           log.warn(
             { timeout_ms: settings.shutdownTimeoutMs },
             'uploads still running at shutdown: cancelled, they run again after restart',
           );
           worker.cancelAllJobs(SHUTDOWN_CANCEL);
-          if (!(await settlesWithin(uploadsIdle(), CANCEL_GRACE_MS))) {
+          if (!(await settlesWithin(uploads.idle(), CANCEL_GRACE_MS))) {
             log.warn('uploads did not end when cancelled: their jobs run again once their lock expires');
           }
         }
         // Uploads that ignored their cancel hold BullMQ's close: drop its connections now.
-        const stuck = cancelled && running > 0;
+        const stuck = cancelled && uploads.count() > 0;
         await Promise.all([
           closeWithin('upload worker', worker, log, stuck ? 0 : CLOSE_GRACE_MS, closed).then((ok) =>
             ok ? undefined : abandonWorker(worker),
