@@ -16,6 +16,7 @@ import { parseDaemonVariant, projectRoot, startDaemon } from './lib/daemon.js';
 import { runPeer, type PeerName } from './lib/peers.js';
 import { startDelayProxy, type DelayProxy } from './lib/delay-proxy.js';
 import { environmentFacts } from './lib/results.js';
+import { childrenCpuSeconds, cpuSeconds } from './lib/proc.js';
 import { rgwClient, startRgw, stopRgw } from '../test/helpers/rgw.js';
 import { createHash } from 'node:crypto';
 
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     mbit: { type: 'string' },
     contenders: { type: 'string', default: 'daemon,rclone,rclone-32,aws-sync,sdk-32' },
     seed: { type: 'string', default: '9' },
+    /** Logs each pair publish's timeline at the proxy: connections, requests, responses. */
+    trace: { type: 'boolean', default: false },
     out: { type: 'string', default: join(projectRoot, 'bench') },
     'work-dir': { type: 'string', default: join(projectRoot, 'bench', '.work') },
   },
@@ -50,9 +53,17 @@ interface WanRun {
   repeat: number;
   seconds: number;
   verified: boolean;
+  /** CPU seconds of the S3 server's processes during the run (s3rver; radosgw + ceph-osd + ceph-mon). */
+  serverCpu?: number;
+  /** CPU seconds of the contender during the run (the daemon process; a peer and its children). */
+  clientCpu?: number;
+  /** HTTP requests that crossed the link, by method. */
+  requests?: Record<string, number>;
   note?: string;
 }
 const runs: WanRun[] = [];
+const fixtureFiles = new Map<string, number>();
+const traceEvents: Array<{ at: number; connection: number; what: string }> = [];
 let buckets = 0;
 
 async function listObjects(client: S3Client, bucket: string) {
@@ -81,7 +92,7 @@ function verify(expected: ManifestEntry[], listed: Array<{ key: string; size: nu
 }
 
 /** The RGW server of a run, in the shape the harness's helpers take (redis from `base`). */
-async function withRgw(base: BenchServers): Promise<{ servers: BenchServers; stop: () => Promise<void> }> {
+async function withRgw(base: BenchServers): Promise<{ servers: BenchServers; pids: Record<string, number>; stop: () => Promise<void> }> {
   const started = Date.now();
   const info = await startRgw(workDir);
   log(`rgw up in ${((Date.now() - started) / 1000).toFixed(1)} s at ${info.endpoint} (radosgw pid ${info.pids.rgw})`);
@@ -116,7 +127,7 @@ async function withRgw(base: BenchServers): Promise<{ servers: BenchServers; sto
       await base.close();
     },
   };
-  return { servers, stop: () => stopRgw(info) };
+  return { servers, pids: info.pids, stop: () => stopRgw(info) };
 }
 
 /** One narinfo and its NAR (256 KiB), unique per repeat so nothing is skipped. */
@@ -141,10 +152,16 @@ async function pairFixture(index: number): Promise<Fixture> {
   };
 }
 
+/** CPU seconds used so far by the processes of the S3 server under test. */
+function serverCpuSeconds(pids: number[]): number {
+  return pids.reduce((total, pid) => total + cpuSeconds(pid), 0);
+}
+
 async function runOne(
   servers: BenchServers,
   proxy: DelayProxy,
   serverName: string,
+  serverPids: number[],
   scenario: string,
   fixture: Fixture,
   contender: string,
@@ -159,32 +176,43 @@ async function runOne(
   const variant = parseDaemonVariant(contender);
   let seconds: number;
   let note: string | undefined;
+  let clientCpu: number;
+  let serverCpu: number;
   if (variant !== undefined) {
     const daemon = await startDaemon(
       { ...servers, s3: { ...servers.s3, endpoint: proxy.endpoint } },
       { bucket, config: variant, logFile: join(workDir, 'wan-daemon.log'), workDir },
     );
     try {
+      proxy.resetRequests();
+      const cpuBefore = { client: cpuSeconds(daemon.pid), server: serverCpuSeconds(serverPids) };
       const started = performance.now();
       const reply = await daemon.publish([{ from: fixture.dir, to: '/' }]);
       if (reply.status !== 200) throw new Error(`publish answered ${reply.status}: ${JSON.stringify(reply.body)}`);
       const done = await daemon.waitBatchDone(reply.body.batch_id, 30 * 60_000);
       seconds = (performance.now() - started) / 1000;
+      clientCpu = cpuSeconds(daemon.pid) - cpuBefore.client;
+      serverCpu = serverCpuSeconds(serverPids) - cpuBefore.server;
       if (done.failed > 0) note = `${done.failed} failed`;
     } finally {
       await daemon.stop();
     }
   } else {
+    proxy.resetRequests();
+    const cpuBefore = { client: childrenCpuSeconds(), server: serverCpuSeconds(serverPids) };
     const result = await runPeer(
       contender as PeerName,
       { endpoint: proxy.endpoint, workDir, accessKey: servers.s3.accessKey, secretKey: servers.s3.secretKey },
       fixture.dir,
       bucket,
     );
+    clientCpu = childrenCpuSeconds() - cpuBefore.client;
+    serverCpu = serverCpuSeconds(serverPids) - cpuBefore.server;
     if (result.code !== 0) throw new Error(`${contender} exited with ${result.code}: ${result.stderr.slice(0, 2000)}`);
     seconds =
       contender === 'sdk-32' ? (JSON.parse(result.stdout.trim().split('\n').pop()!) as { seconds: number }).seconds : result.seconds;
   }
+  const requests = { ...proxy.requests };
   const problem = verify(fixture.files, await listObjects(servers.s3.client, bucket));
   await servers.removeBucket(bucket);
   const run: WanRun = {
@@ -194,38 +222,53 @@ async function runOne(
     repeat: rep,
     seconds,
     verified: problem === undefined,
+    serverCpu,
+    clientCpu,
+    requests,
     ...(note || problem ? { note: [note, problem].filter(Boolean).join('; ') } : {}),
   };
   runs.push(run);
+  const perFile = Object.values(requests).reduce((a, b) => a + b, 0) / fixture.files.length;
   log(
-    `${serverName} ${scenario} #${rep} ${contender}: ${seconds.toFixed(2)} s${run.verified ? ', verified' : `, VERIFY FAILED ${problem}`}${note ? ` (${note})` : ''}`,
+    `${serverName} ${scenario} #${rep} ${contender}: ${seconds.toFixed(2)} s, server CPU ${serverCpu.toFixed(2)} s, client CPU ${clientCpu.toFixed(2)} s, ${perFile.toFixed(2)} requests/file ${JSON.stringify(requests)}${run.verified ? ', verified' : `, VERIFY FAILED ${problem}`}${note ? ` (${note})` : ''}`,
   );
 }
 
 /**
- * One narinfo + NAR pair published, from POST /publish until its batch is done (polled
- * every 20 ms): first by a daemon just started (its first S3 connection pays the TCP
- * handshake: "cold"), then again and again by the same daemon ("warm", as a long-running
- * daemon with keep-alive sockets sees it).
+ * One narinfo + NAR pair published, from POST /publish until its batch is done (the
+ * batch's own `finished_at`): first by a daemon just started and ready (`/readyz`, as a
+ * service manager would wait for: its storage probe made one connection: "first"), then
+ * by the same daemon with its connections open ("warm", as a busy daemon sees it), then
+ * after the proxy cut every connection, as a server's idle timeout does to a daemon left
+ * idle ("new connection": one TCP handshake more; over TLS, one or two more).
  */
 async function pairScenario(servers: BenchServers, proxy: DelayProxy, serverName: string) {
   const pairs = Math.max(repeat, 5);
+  const publishes = [
+    { contender: 'daemon (first)', drop: false },
+    { contender: 'daemon (warm)', drop: false },
+    { contender: 'daemon (warm)', drop: false },
+    { contender: 'daemon (new connection)', drop: true },
+  ];
   for (let rep = 1; rep <= pairs; rep++) {
     buckets += 1;
     const bucket = `wan-pair-${buckets}-${process.pid}`;
     await servers.createBucket(bucket);
     const daemon = await startDaemon(
       { ...servers, s3: { ...servers.s3, endpoint: proxy.endpoint } },
-      { bucket, logFile: join(workDir, 'wan-daemon.log'), workDir },
+      { bucket, logFile: join(workDir, 'wan-daemon.log'), workDir, ready: true },
     );
     try {
-      for (const [index, contender] of ['daemon (cold)', 'daemon (warm)', 'daemon (warm)'].entries()) {
+      for (const [index, { contender, drop }] of publishes.entries()) {
+        if (drop) proxy.dropConnections();
         const fixture = await pairFixture(rep * 10 + index);
-        const started = performance.now();
+        traceEvents.length = 0;
+        const tracedFrom = performance.now();
+        const started = Date.now();
         const reply = await daemon.publish([{ from: fixture.dir, to: `p${index}/` }]);
         if (reply.status !== 200) throw new Error(`publish answered ${reply.status}: ${JSON.stringify(reply.body)}`);
         const done = await daemon.waitBatchDone(reply.body.batch_id, 60_000);
-        const seconds = (performance.now() - started) / 1000;
+        const seconds = (done.finishedAt - started) / 1000;
         const listed = (await listObjects(servers.s3.client, bucket)).filter((object) => object.key.startsWith(`p${index}/`));
         const problem = verify(
           fixture.files.map((file) => ({ ...file, key: `p${index}/${file.key}` })),
@@ -244,6 +287,8 @@ async function pairScenario(servers: BenchServers, proxy: DelayProxy, serverName
         log(
           `${serverName} pair #${rep} ${contender}: ${(seconds * 1000).toFixed(0)} ms${verified ? ', verified' : `, VERIFY FAILED ${problem}`}`,
         );
+        for (const event of values.trace ? traceEvents : [])
+          log(`  +${(event.at - tracedFrom).toFixed(0).padStart(4)} ms  #${event.connection} ${event.what.slice(0, 120)}`);
       }
     } finally {
       await daemon.stop();
@@ -264,14 +309,34 @@ function table(serverName: string, scenario: string): string {
   const names = [...new Set(mine.map((run) => run.contender))];
   const medians = new Map(names.map((name) => [name, median(mine.filter((run) => run.contender === name).map((run) => run.seconds))]));
   const reference = medians.get('rclone-32');
+  const measured = scenario !== 'pair';
+  const files = measured ? fixtureFiles.get(scenario) : undefined;
   const rows = names.map((name) => {
     const all = mine.filter((run) => run.contender === name);
     const m = medians.get(name)!;
     const ratio = reference !== undefined ? `${(reference / m).toFixed(2)}x` : '';
     const rtts = scenario === 'pair' ? ` (${(m / ((2 * delayMs) / 1000)).toFixed(1)} RTT)` : '';
-    return `| ${name} | ${m.toFixed(2)}${rtts} | ${Math.min(...all.map((r) => r.seconds)).toFixed(2)}-${Math.max(...all.map((r) => r.seconds)).toFixed(2)} | ${ratio} | ${all.every((r) => r.verified) ? 'yes' : 'NO'} | ${all.length} |`;
+    const cells = [
+      name,
+      `${m.toFixed(2)}${rtts}`,
+      `${Math.min(...all.map((r) => r.seconds)).toFixed(2)}-${Math.max(...all.map((r) => r.seconds)).toFixed(2)}`,
+      ratio,
+    ];
+    if (measured) {
+      const perFile = (run: WanRun) => Object.values(run.requests ?? {}).reduce((a, b) => a + b, 0) / (files ?? 1);
+      cells.push(
+        median(all.map((run) => run.serverCpu ?? 0)).toFixed(2),
+        median(all.map((run) => run.clientCpu ?? 0)).toFixed(2),
+        median(all.map(perFile)).toFixed(2),
+      );
+    }
+    cells.push(all.every((r) => r.verified) ? 'yes' : 'NO', String(all.length));
+    return `| ${cells.join(' | ')} |`;
   });
-  return `### ${scenario} on ${serverName}\n\n| contender | median s | range s | rclone-32 / this | verified | runs |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
+  const head = measured
+    ? '| contender | median s | range s | rclone-32 / this | server CPU s | client CPU s | requests / file | verified | runs |\n|---|---|---|---|---|---|---|---|---|'
+    : '| contender | median s | range s | rclone-32 / this | verified | runs |\n|---|---|---|---|---|---|';
+  return `### ${scenario} on ${serverName}\n\n${head}\n${rows.join('\n')}\n`;
 }
 
 async function main() {
@@ -281,7 +346,13 @@ async function main() {
     const base = await startServers(join(workDir, `wan-${serverName}`));
     const rgw = serverName === 'rgw' ? await withRgw(base) : undefined;
     const servers = rgw?.servers ?? base;
-    const proxy = await startDelayProxy({ targetPort: servers.s3.port, delayMs, mbitPerSecond: mbit });
+    const serverPids = rgw !== undefined ? Object.values(rgw.pids) : [base.s3.pid];
+    const proxy = await startDelayProxy({
+      targetPort: servers.s3.port,
+      delayMs,
+      mbitPerSecond: mbit,
+      ...(values.trace ? { trace: (event: (typeof traceEvents)[number]) => traceEvents.push(event) } : {}),
+    });
     log(`${serverName}: delay proxy ${proxy.endpoint} -> ${servers.s3.endpoint}, ${delayMs} ms each way${mbit ? `, ${mbit} Mbit/s` : ''}`);
     try {
       for (const scenario of scenarios) {
@@ -290,11 +361,12 @@ async function main() {
           continue;
         }
         const fixture = await ensureFixture(workDir, scenario as FixtureName, seed, log);
+        fixtureFiles.set(scenario, fixture.files.length);
         await warmPageCache(fixture);
         for (let rep = 1; rep <= repeat; rep++) {
           // rotated each repeat, so drift and load spread evenly over the contenders
           const order = [...contenders.slice((rep - 1) % contenders.length), ...contenders.slice(0, (rep - 1) % contenders.length)];
-          for (const contender of order) await runOne(servers, proxy, serverName, scenario, fixture, contender, rep);
+          for (const contender of order) await runOne(servers, proxy, serverName, serverPids, scenario, fixture, contender, rep);
         }
       }
     } finally {
@@ -310,7 +382,9 @@ async function main() {
     `Started ${startedAt.toISOString()}, ${((Date.now() - startedAt.getTime()) / 60_000).toFixed(1)} min; args \`${process.argv.slice(2).join(' ')}\`.\n` +
     `Machine: ${JSON.stringify(facts)}\n\n` +
     `Every contender through the same delay proxy (bench/lib/delay-proxy.ts) in front of the server; medians of ${repeat} runs ` +
-    `(pair: ${Math.max(repeat, 5)}), contenders interleaved. "rclone-32 / this" > 1 means faster than rclone --transfers 32 --checkers 32.\n\n` +
+    `(pair: ${Math.max(repeat, 5)}), contenders interleaved. "rclone-32 / this" > 1 means faster than rclone --transfers 32 --checkers 32. ` +
+    `Server CPU: the S3 server's processes (s3rver; radosgw, ceph-osd and ceph-mon) during the run; client CPU: the contender's ` +
+    `process (the daemon's, from POST to batch done) or the peer's; requests / file: HTTP requests through the proxy per file.\n\n` +
     tables.join('\n');
   await mkdir(values.out, { recursive: true });
   await writeFile(join(values.out, 'WAN-RESULTS.md'), markdown);

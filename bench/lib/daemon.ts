@@ -30,6 +30,8 @@ export interface DaemonOptions {
   workDir: string;
   /** Pause the queue before the daemon starts (its workers then never take a job). */
   paused?: boolean;
+  /** Wait for `/readyz` (Redis and storage reachable), as a service manager would, not only `/healthz`. */
+  ready?: boolean;
   /** Config keys set on top of the generated ones (`{ s3: { multipart_threshold_mb: 1024 } }`). */
   config?: ConfigOverrides;
 }
@@ -58,8 +60,11 @@ export interface RunningDaemon {
   queue: Queue;
   /** POSTs /publish and resolves with the reply (status, body, seconds it took). */
   publish(items: unknown): Promise<{ status: number; body: any; seconds: number }>;
-  /** Resolves once the batch has an outcome for every file (`GET /batches/{id}` finished). */
-  waitBatchDone(batchId: string, timeoutMs: number): Promise<{ uploaded: number; skipped: number; failed: number }>;
+  /**
+   * Resolves once the batch has an outcome for every file (`GET /batches/{id}` finished),
+   * with the daemon's own `finished_at` (ms since the epoch: free of the polling's 20 ms).
+   */
+  waitBatchDone(batchId: string, timeoutMs: number): Promise<{ uploaded: number; skipped: number; failed: number; finishedAt: number }>;
   stop(): Promise<number | null>;
 }
 
@@ -127,9 +132,9 @@ export async function startDaemon(servers: BenchServers, options: DaemonOptions)
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode} (see ${options.logFile})`);
-        return (await fetch(`${url}/healthz`)).ok;
+        return (await fetch(`${url}/${options.ready ? 'readyz' : 'healthz'}`)).ok;
       },
-      { timeoutMs: 30_000, what: 'daemon to answer /healthz' },
+      { timeoutMs: 30_000, what: `daemon to answer /${options.ready ? 'readyz' : 'healthz'}` },
     );
   } catch (error) {
     child.kill('SIGKILL');
@@ -170,7 +175,12 @@ export async function startDaemon(servers: BenchServers, options: DaemonOptions)
             failed_files: string[];
           };
           if (!response.ok || !batch.finished_at) return undefined;
-          return { uploaded: batch.uploaded_files, skipped: batch.skipped_files, failed: batch.failed_files.length };
+          return {
+            uploaded: batch.uploaded_files,
+            skipped: batch.skipped_files,
+            failed: batch.failed_files.length,
+            finishedAt: Date.parse(batch.finished_at),
+          };
         },
         { timeoutMs, intervalMs: 20, what: `batch ${batchId} to finish` },
       );

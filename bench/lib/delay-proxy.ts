@@ -21,6 +21,11 @@ export interface DelayProxyOptions {
   mbitPerSecond?: number;
   /** Bytes queued per direction before reading pauses (default 4 MiB). */
   windowBytes?: number;
+  /**
+   * Called as the proxy accepts a connection and as the first bytes of each HTTP request
+   * (client side) or response (server side) reach it: a timeline of a client's round trips.
+   */
+  trace?: (event: { at: number; connection: number; what: string }) => void;
 }
 
 export interface DelayProxy {
@@ -28,6 +33,15 @@ export interface DelayProxy {
   port: number;
   /** Connections accepted since start. */
   readonly connections: number;
+  /**
+   * HTTP requests seen, by method, since start or the last reset (counted where a chunk
+   * from a client starts with a request line: exact for clients that write each request
+   * with a fresh write, as HTTP/1.1 clients do).
+   */
+  readonly requests: Record<string, number>;
+  resetRequests(): void;
+  /** Cuts every open connection (as a server's idle timeout would): clients must connect again. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -83,12 +97,31 @@ export async function startDelayProxy(options: DelayProxyOptions): Promise<Delay
   const windowBytes = options.windowBytes ?? 4 * 1024 * 1024;
   const sockets = new Set<Socket>();
   let connections = 0;
+  const requests: Record<string, number> = {};
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   };
   const server = createServer({ noDelay: true }, (client) => {
     connections += 1;
+    const connection = connections;
+    const trace = options.trace;
+    const firstLine = (chunk: Buffer) => chunk.subarray(0, 200).toString('latin1').split('\r\n')[0]!;
+    client.on('data', (chunk: Buffer) => {
+      const line = firstLine(chunk);
+      const method = /^([A-Z]+) \S+ HTTP\/1/.exec(line)?.[1];
+      if (method === undefined) return;
+      requests[method] = (requests[method] ?? 0) + 1;
+      trace?.({ at: performance.now(), connection, what: `> ${line}` });
+    });
+    if (trace !== undefined) {
+      trace({ at: performance.now(), connection, what: 'connect' });
+      client.once('upstream', (upstream: Socket) =>
+        upstream.on('data', (chunk: Buffer) => {
+          if (firstLine(chunk).startsWith('HTTP/')) trace({ at: performance.now(), connection, what: `< ${firstLine(chunk)}` });
+        }),
+      );
+    }
     track(client);
     client.pause();
     // The loopback accepted at once; a real client would see its SYN-ACK one RTT later, so
@@ -97,6 +130,7 @@ export async function startDelayProxy(options: DelayProxyOptions): Promise<Delay
       if (client.destroyed) return;
       const upstream = connect({ port: options.targetPort, host: options.targetHost ?? '127.0.0.1', noDelay: true });
       track(upstream);
+      client.emit('upstream', upstream);
       upstream.once('connect', () => {
         pipeDelayed(client, upstream, delayMs, bytesPerMs, windowBytes);
         pipeDelayed(upstream, client, delayMs, bytesPerMs, windowBytes);
@@ -114,6 +148,13 @@ export async function startDelayProxy(options: DelayProxyOptions): Promise<Delay
     port,
     get connections() {
       return connections;
+    },
+    requests,
+    resetRequests() {
+      for (const method of Object.keys(requests)) delete requests[method];
+    },
+    dropConnections() {
+      for (const socket of sockets) socket.destroy();
     },
     async close() {
       for (const socket of sockets) socket.destroy();
