@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, startS3, waitFor, type RedisServer, type S3Server } from '../test/helpers/servers.js';
 import { createBucket, listKeys, rawConfig, request, startDaemonProcess, type DaemonProcess } from '../test/helpers/daemon.js';
-import { nixFixture, report, uploadQueue, verify } from './helpers.js';
+import { nixFixture, report, uploadQueue, verify } from '../test/helpers/nix-fixture.js';
 import { startProxy } from '../test/helpers/proxy.js';
 
 const FILES = 2000;

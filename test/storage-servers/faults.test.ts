@@ -1,5 +1,6 @@
 /**
- * Nix ordering, an outage and a kill -9 during a multipart upload, on s3rver and on a
+ * Nix ordering, an outage, a kill -9 mid-publish and one during a multipart upload (the
+ * fault tests of faults/ that concern the storage, at a smaller size), on s3rver and on a
  * real Ceph RGW (storage-servers.ts), with the fault proxy in front of either: the
  * order of requests is read from its log, outages are made there (RGW is shared by the
  * run; s3rver tears objects when stopped).
@@ -15,8 +16,11 @@ import { startFaultProxy, type LoggedRequest } from '../helpers/fault-proxy.js';
 import { startProxy } from '../helpers/proxy.js';
 import { waitForBatch } from '../helpers/batches.js';
 import { waitFor } from '../helpers/servers.js';
+import { nixFixture, verify } from '../helpers/nix-fixture.js';
 
 const MiB = 1024 * 1024;
+/** Files of the kill -9 test: enough for the kill to land mid-publish, few enough for a quick run on both servers. */
+const FILES = 200;
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 
 function narinfo(hash: string): string {
@@ -88,6 +92,37 @@ eachStorageServer((server) => {
       assert.deepEqual(await readdir(src), []);
     } finally {
       await daemon.stop();
+      await proxy.close();
+    }
+  });
+
+  it('kill -9 mid-publish of many small files, then a restart: every file lands, none deleted without its copy', async () => {
+    const { s3, raw } = server();
+    const bucket = await createBucket(s3);
+    const fixture = await nixFixture(FILES);
+    const proxy = await startProxy(s3.port);
+    // Slowed for the first daemon only, so the kill finds part of the work done.
+    proxy.delay = 40;
+    const config = raw({ daemon: { concurrency: 8, job_lock_seconds: 2 } }, bucket, proxy.endpoint);
+    const first = await startDaemonProcess(config);
+    let second: Awaited<ReturnType<typeof startDaemonProcess>> | undefined;
+    try {
+      const reply = await request(first.url, 'POST', '/publish', [{ from: fixture.root, to: 'store/', delete_after_sync: true }]);
+      assert.equal(reply.status, 200);
+      await waitFor(async () => (await listKeys(s3, bucket)).length >= 30, { what: 'first uploads' });
+      await first.stop('SIGKILL');
+      const present = (await listKeys(s3, bucket)).length;
+      assert.ok(present < FILES, `the kill overlapped the work (${present} of ${FILES} present)`);
+      proxy.delay = 0;
+      second = await startDaemonProcess(config);
+      const batch = await waitForBatch({ get: (path) => request(second!.url, 'GET', path) }, reply.body.batch_id, 120_000);
+      assert.deepEqual([batch.state, batch.failed_files], ['done', []]);
+      const verdict = await verify(s3, bucket, fixture, 'store/');
+      assert.deepEqual(verdict, { expected: FILES, verified: FILES, lost: 0, deletedWithoutCopy: 0 });
+      assert.deepEqual(await readdir(fixture.root), [], 'every local file deleted once proven, and the emptied folder');
+    } finally {
+      await first.stop('SIGKILL');
+      await second?.stop();
       await proxy.close();
     }
   });

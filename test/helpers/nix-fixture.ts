@@ -1,10 +1,10 @@
-/** Shared set-up of the fault tests: a Nix-shaped fixture and a verdict on what landed. */
+/** Shared set-up of the fault tests (faults/, test/storage-servers/): a Nix-shaped fixture and a verdict on what landed. */
 import { createHash, randomBytes } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import { getObject, listKeys, tempDir, writeTree } from '../test/helpers/daemon.js';
-import type { S3Server } from '../test/helpers/servers.js';
+import { getObject, listKeys, tempDir, writeTree } from './daemon.js';
+import type { S3Server } from './servers.js';
 
 export interface Fixture {
   root: string;
@@ -38,12 +38,13 @@ export interface Verdict {
   deletedWithoutCopy: number;
 }
 
-/** Checks every file of the fixture against the bucket, byte for byte (by MD5). */
+/** Checks every file of the fixture against the bucket, byte for byte (by MD5), 16 reads at a time. */
 export async function verify(s3: S3Server, bucket: string, fixture: Fixture, prefix: string): Promise<Verdict> {
   const present = new Set(await listKeys(s3, bucket));
   let verified = 0;
   let deletedWithoutCopy = 0;
-  for (const [path, digest] of fixture.files) {
+  const files = [...fixture.files];
+  const check = async ([path, digest]: [string, string]) => {
     const key = prefix + path;
     const exact = present.has(key) && md5((await getObject(s3, bucket, key)).body) === digest;
     if (exact) verified += 1;
@@ -52,7 +53,11 @@ export async function verify(s3: S3Server, bucket: string, fixture: Fixture, pre
       () => false,
     );
     if (!localExists && !exact) deletedWithoutCopy += 1;
-  }
+  };
+  const reader = async () => {
+    for (let next = files.shift(); next !== undefined; next = files.shift()) await check(next);
+  };
+  await Promise.all(Array.from({ length: 16 }, reader));
   const expected = fixture.files.size;
   return { expected, verified, lost: expected - verified, deletedWithoutCopy };
 }
@@ -68,5 +73,3 @@ export function uploadQueue(redisAddr: string, prefix: string): Queue {
   const [host, port] = redisAddr.split(':');
   return new Queue('uploads', { connection: { host, port: Number(port) }, prefix });
 }
-
-export { randomBytes };
