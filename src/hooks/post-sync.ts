@@ -2,8 +2,7 @@ import { Queue, Worker, type JobsOptions, type RedisOptions } from 'bullmq';
 import type { Cluster, RedisOptions as IORedisOptions } from 'ioredis';
 import type { RedisClient as Redis } from '../queue/index.js';
 import { errors } from '../errors.js';
-import { settlesWithin } from '../timeout.js';
-import { abandonWorker, CLOSE_GRACE_MS, closeWithin, letBlockingConnectionSettle } from '../queue/close.js';
+import { closeWithin, closeWorkerWithin } from '../queue/close.js';
 import type { Logger } from '../log/index.js';
 import { createChangeSet, type PendingTiming } from './changes.js';
 import { createRunHistory, type HookRun } from './history.js';
@@ -237,18 +236,19 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   };
 
   async function closeWorker(current: Worker<PostSyncJobData, PostSyncResult>): Promise<void> {
-    await letBlockingConnectionSettle(current);
-    const closed = current.close();
-    await settlesWithin(Promise.race([closed, runner.idle()]), settings.shutdownTimeoutMs).catch(() => true);
-    if (runner.busy()) {
-      // Stop the command's process group; the run then fails, and is retried with the same
-      // changes by whichever daemon is still (or again) running.
-      log.warn({ timeout_ms: settings.shutdownTimeoutMs }, 'post-sync command still running at shutdown: stopping it');
-      runner.abortAll();
-      await settlesWithin(runner.idle(), CLOSE_GRACE_MS);
-    }
-    // Once no command runs, BullMQ's close gets CLOSE_GRACE_MS (queue/close.ts says why).
-    if (!(await closeWithin('post-sync worker', current, log, CLOSE_GRACE_MS, closed))) await abandonWorker(current);
+    await closeWorkerWithin(
+      current,
+      { log, work: { count: () => (runner.busy() ? 1 : 0), idle: () => runner.idle() } },
+      {
+        name: 'post-sync worker',
+        shutdownTimeoutMs: settings.shutdownTimeoutMs,
+        // Stops the command's process group; the run then fails, and is retried with the
+        // same changes by whichever daemon is still (or again) running.
+        cancel: () => runner.abortAll(),
+        cancelled: 'post-sync command still running at shutdown: stopping it',
+        ignored: 'post-sync command did not end when stopped: its job runs again once its lock expires',
+      },
+    );
   }
 }
 

@@ -110,3 +110,48 @@ export async function abandonWorker(worker: object): Promise<void> {
   internals.stalledCheckStopper?.();
   await internals.lockManager?.close().catch(() => undefined);
 }
+
+export interface CloseWorkerOptions {
+  /** Names the worker in the log. */
+  name: string;
+  /** How long running work may go on before it is cancelled. */
+  shutdownTimeoutMs: number;
+  /** Cancels the running work (its signals, its processes). */
+  cancel(): void;
+  /** Logged (warn) when running work is cancelled. */
+  cancelled: string;
+  /** Logged (warn) when cancelled work did not end within `CLOSE_GRACE_MS`. */
+  ignored: string;
+  /** Closed beside the worker's own close (its QueueEvents reader). */
+  beside?: () => Promise<unknown>;
+}
+
+/**
+ * Closes a BullMQ worker whose jobs run as `work`, never hanging: BullMQ's close waits for
+ * the running jobs (a later `close(true)` only returns that same wait), so past
+ * `shutdownTimeoutMs` the work is cancelled and gets `CLOSE_GRACE_MS` to end; work that
+ * ignores its cancel is left to its lock's expiry (it runs again after the restart). Once
+ * nothing runs, BullMQ's close gets `CLOSE_GRACE_MS` (none while cancelled work still holds
+ * it), and past that the worker's connections are dropped and its timers stopped.
+ */
+export async function closeWorkerWithin(
+  worker: Closable,
+  deps: { log: Logger; work: Pick<InFlight, 'count' | 'idle'> },
+  options: CloseWorkerOptions,
+): Promise<void> {
+  const { log, work } = deps;
+  await letBlockingConnectionSettle(worker);
+  const closed = worker.close();
+  await settlesWithin(Promise.race([closed, work.idle()]), options.shutdownTimeoutMs).catch(() => true);
+  const cancelled = work.count() > 0;
+  if (cancelled) {
+    log.warn({ timeout_ms: options.shutdownTimeoutMs }, options.cancelled);
+    options.cancel();
+    if (!(await settlesWithin(work.idle(), CLOSE_GRACE_MS))) log.warn(options.ignored);
+  }
+  const stuck = cancelled && work.count() > 0;
+  await Promise.all([
+    closeWithin(options.name, worker, log, stuck ? 0 : CLOSE_GRACE_MS, closed).then((ok) => (ok ? undefined : abandonWorker(worker))),
+    options.beside?.(),
+  ]);
+}

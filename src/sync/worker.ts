@@ -1,17 +1,7 @@
 import { DelayedError, Job, QueueEvents, UnrecoverableError, Worker, type KeepJobs, type RedisOptions } from 'bullmq';
 import { Cluster, type RedisOptions as IORedisOptions } from 'ioredis';
-import { settlesWithin } from '../timeout.js';
 import type { Logger } from '../log/index.js';
-import {
-  abandonWorker,
-  createInFlight,
-  CLOSE_GRACE_MS,
-  closeWithin,
-  letBlockingConnectionSettle,
-  UPLOAD_QUEUE,
-  type FileSyncJobData,
-  type FileSyncResult,
-} from '../queue/index.js';
+import { createInFlight, closeWithin, closeWorkerWithin, UPLOAD_QUEUE, type FileSyncJobData, type FileSyncResult } from '../queue/index.js';
 import { PermanentError, type FileSync, type JobContext } from './handler.js';
 import { isUnreachableError, type OutageGate } from './outage.js';
 import { jobDataProblem } from './validate.js';
@@ -56,9 +46,6 @@ export interface UploadWorker {
 
 /** How far back the queue's event stream is read at start. */
 const EVENTS_LOOKBACK_MS = 5000;
-
-/** After the shutdown timeout, how long cancelled uploads get to hand their jobs back. */
-const CANCEL_GRACE_MS = 5000;
 
 /** The reason running uploads are cancelled with when the shutdown timeout has passed. */
 const SHUTDOWN_CANCEL = 'daemon shutting down';
@@ -271,32 +258,19 @@ export function createUploadWorker(
     },
     close() {
       closing ??= (async () => {
-        // BullMQ's close waits for the running jobs, and a later `close(true)` only returns
-        // that same wait: past the timeout, running uploads are cancelled through their
-        // signals, and any that still do not end are left to their lock's expiry. Once no
-        // upload runs, the close itself gets CLOSE_GRACE_MS (queue/close.ts says why).
-        await letBlockingConnectionSettle(worker);
-        const closed = worker.close();
-        await settlesWithin(Promise.race([closed, uploads.idle()]), settings.shutdownTimeoutMs).catch(() => true);
-        const cancelled = uploads.count() > 0;
-        if (cancelled) {
-          log.warn(
-            { timeout_ms: settings.shutdownTimeoutMs },
-            'uploads still running at shutdown: cancelled, they run again after restart',
-          );
-          worker.cancelAllJobs(SHUTDOWN_CANCEL);
-          if (!(await settlesWithin(uploads.idle(), CANCEL_GRACE_MS))) {
-            log.warn('uploads did not end when cancelled: their jobs run again once their lock expires');
-          }
-        }
-        // Uploads that ignored their cancel hold BullMQ's close: drop its connections now.
-        const stuck = cancelled && uploads.count() > 0;
-        await Promise.all([
-          closeWithin('upload worker', worker, log, stuck ? 0 : CLOSE_GRACE_MS, closed).then((ok) =>
-            ok ? undefined : abandonWorker(worker),
-          ),
-          events !== undefined ? closeWithin('queue events', events, log) : undefined,
-        ]);
+        const reader = events;
+        await closeWorkerWithin(
+          worker,
+          { log, work: uploads },
+          {
+            name: 'upload worker',
+            shutdownTimeoutMs: settings.shutdownTimeoutMs,
+            cancel: () => worker.cancelAllJobs(SHUTDOWN_CANCEL),
+            cancelled: 'uploads still running at shutdown: cancelled, they run again after restart',
+            ignored: 'uploads did not end when cancelled: their jobs run again once their lock expires',
+            beside: reader !== undefined ? () => closeWithin('queue events', reader, log) : undefined,
+          },
+        );
         // A cluster connection was handed in as an instance: BullMQ leaves it open.
         if (options.connection instanceof Cluster) options.connection.disconnect();
       })();
