@@ -4,7 +4,7 @@
  * and on a real Ceph RGW (test/helpers/rgw.ts), in one run, interleaved. See bench/README.md.
  *
  *   npm run bench:wan -- [--servers s3rver,rgw] [--only small,pair,mixed,large] [--repeat 3]
- *                        [--delay-ms 25] [--mbit N] [--contenders daemon,rclone,rclone-32,aws-sync,sdk-32]
+ *                        [--delay-ms 25] [--mbit N] [--contenders daemon,rclone,rclone-32,aws-sync,sdk-32] [--trace]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
