@@ -129,9 +129,14 @@ export function* bufferChunks(buffer: Buffer, position = 0): Iterable<{ buffer: 
   }
 }
 
-/** Hex MD5 of the first `size` bytes of a remote file, read with several requests in flight. */
-export async function remoteMd5(calls: SftpCalls, path: string, size: number, signal: AbortSignal | undefined): Promise<string> {
-  const hash = createHash('md5');
+/** The first `size` bytes of a remote file, chunk by chunk in order, read with several requests in flight. */
+async function readRemote(
+  calls: SftpCalls,
+  path: string,
+  size: number,
+  signal: AbortSignal | undefined,
+  onChunk: (chunk: Buffer) => void,
+): Promise<void> {
   const handle = await calls.open(path, 'r');
   try {
     const reads: Promise<Buffer>[] = [];
@@ -146,13 +151,26 @@ export async function remoteMd5(calls: SftpCalls, path: string, size: number, si
     issue();
     while (reads.length > 0) {
       signal?.throwIfAborted();
-      hash.update(await reads.shift()!);
+      onChunk(await reads.shift()!);
       issue();
     }
   } finally {
     await calls.close(handle).catch(() => {});
   }
+}
+
+/** Hex MD5 of the first `size` bytes of a remote file. */
+export async function remoteMd5(calls: SftpCalls, path: string, size: number, signal: AbortSignal | undefined): Promise<string> {
+  const hash = createHash('md5');
+  await readRemote(calls, path, size, signal, (chunk) => hash.update(chunk));
   return hash.digest('hex');
+}
+
+/** A remote file's first `size` bytes, in memory (a file shorter than that yields fewer). */
+export async function remoteBytes(calls: SftpCalls, path: string, size: number, signal: AbortSignal | undefined): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await readRemote(calls, path, size, signal, (chunk) => chunks.push(chunk));
+  return Buffer.concat(chunks);
 }
 
 /** One read that retries a short answer for the rest; a file shorter than asked yields fewer bytes. */

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { digestFile, md5OfFile, type FileDigest } from './hashing.js';
 import { readStreamOf, readWhole, type LocalFile } from './local-file.js';
 import { pacedChunks } from './paced.js';
-import { bufferChunks, isNoSuchFile, pipelinedWrite, remoteMd5, sftpCalls, type SftpCalls } from './sftp-io.js';
+import { bufferChunks, isNoSuchFile, pipelinedWrite, remoteBytes, remoteMd5, sftpCalls, type SftpCalls } from './sftp-io.js';
 import { isTemporaryName, createRemotePaths, temporaryPathFor } from './sftp-paths.js';
 import { createSftpPool, untilAborted, type SftpConnectOptions } from './sftp-pool.js';
 import { IntegrityError, type ListedObject, type ListPage, type ObjectInfo, type Pacing, type PutResult, type Storage } from './types.js';
@@ -22,6 +22,8 @@ export interface SftpStorageOptions extends SftpConnectOptions {
 
 /** Files up to this size are read once into memory; larger ones are streamed (and resumable). */
 const BUFFERED_PUT_LIMIT = 1024 * 1024;
+/** Largest object `copy` takes: it goes through the daemon's memory. */
+const COPY_LIMIT_BYTES = 64 * 1024 * 1024;
 const LIST_PAGE = 1000;
 const crc32 = (zlib as { crc32?: (data: Buffer, value?: number) => number }).crc32;
 
@@ -109,9 +111,8 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
   async function upload(
     calls: SftpCalls,
     path: string,
-    file: LocalFile,
     size: number,
-    content: { buffer: Buffer; md5: string } | { digest: FileDigest },
+    content: { buffer: Buffer; md5: string } | { file: LocalFile; digest: FileDigest },
     signal: AbortSignal | undefined,
     pacing?: Pacing,
   ): Promise<string> {
@@ -130,7 +131,7 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
         await pipelinedWrite(calls, handle, pacedChunks(bufferChunks(content.buffer), pacing, signal), signal);
       } else {
         const recheck = createRecheck(content.digest);
-        await pipelinedWrite(calls, handle, pacedChunks(streamedChunks(file, offset, recheck), pacing, signal), signal);
+        await pipelinedWrite(calls, handle, pacedChunks(streamedChunks(content.file, offset, recheck), pacing, signal), signal);
         const problem = recheck.problem(size);
         if (problem !== undefined) integrity = new IntegrityError(`file changed during upload: ${problem}`);
       }
@@ -228,18 +229,18 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
     head,
     async putFile(key, file, put): Promise<PutResult> {
       const path = paths.pathOf(key);
-      let content: { buffer: Buffer; md5: string } | { digest: FileDigest };
+      let content: { buffer: Buffer; md5: string } | { file: LocalFile; digest: FileDigest };
       if (put.size <= BUFFERED_PUT_LIMIT) {
         const buffer = await readWhole(file, put.size);
         content = { buffer, md5: createHash('md5').update(buffer).digest('hex') };
       } else {
         // The first read names the temporary file; the second, while sending, is checked against it.
-        content = { digest: await digestFile(file) };
+        content = { file, digest: await digestFile(file) };
       }
       return serialised(path, put.signal, () =>
         pool.run(put.signal, async (sftp) => {
           const calls = sftpCalls(sftp);
-          const md5 = await upload(calls, path, file, put.size, content, put.signal, put.pacing);
+          const md5 = await upload(calls, path, put.size, content, put.signal, put.pacing);
           await verifyStored(calls, path, put.size, md5, put.signal);
           return { md5, multipart: false, proof: options.verify === 'readback' ? 'readback' : 'size' };
         }),
@@ -262,7 +263,31 @@ export function createSftpStorage(options: SftpStorageOptions): Storage {
         }
       });
     },
-    // No `copy`: SFTP has no server-side copy; scrub's repair refuses to quarantine here (docs/scrub.md).
+    /**
+     * SFTP has no server-side copy: the object is read into memory (up to
+     * `COPY_LIMIT_BYTES`: scrub quarantines narinfos of a few KiB) and written back like an
+     * upload (temporary file, size checked, renamed), then the copy's size checked again.
+     */
+    async copy(from, to) {
+      const source = paths.pathOf(from);
+      const target = paths.pathOf(to);
+      await serialised(target, undefined, () =>
+        pool.run(undefined, async (sftp) => {
+          const calls = sftpCalls(sftp);
+          const stats = await calls.statOrNull(source);
+          if (stats === null || !stats.isFile()) throw new Error(`cannot copy ${from}: no such file`);
+          if (stats.size > COPY_LIMIT_BYTES) {
+            throw new Error(`cannot copy ${from}: ${stats.size} bytes, SFTP copies at most ${COPY_LIMIT_BYTES} (through memory)`);
+          }
+          const buffer = await remoteBytes(calls, source, stats.size, undefined);
+          if (buffer.length !== stats.size)
+            throw new IntegrityError(`${from} changed while copied: read ${buffer.length} of ${stats.size} bytes`);
+          const md5 = createHash('md5').update(buffer).digest('hex');
+          await upload(calls, target, buffer.length, { buffer, md5 }, undefined);
+          await verifyStored(calls, target, buffer.length, md5, undefined);
+        }),
+      );
+    },
     async remove(key) {
       const path = paths.pathOf(key);
       await pool.run(undefined, async (sftp) => {

@@ -1,7 +1,7 @@
-/** The SFTP backend's members scrub needs (a real OpenSSH server): dated listing, reads, removes; no copy. */
+/** The SFTP backend's members scrub needs (a real OpenSSH server): dated listing, reads, removes, copies. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile, utimes } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { createSftpStorage } from '../../src/storage/sftp.js';
@@ -21,7 +21,7 @@ describe('sftp storage: what scrub uses', () => {
     await server?.close();
   });
 
-  it('lists with dates, reads, removes, and has no copy', async () => {
+  it('lists with dates, reads and removes', async () => {
     await mkdir(join(server.root, 'cache', 'nar'), { recursive: true });
     await writeFile(join(server.root, 'cache', 'abc.narinfo'), 'StorePath: x\n');
     await writeFile(join(server.root, 'cache', 'nar', 'old.nar.xz'), 'nar');
@@ -36,6 +36,21 @@ describe('sftp storage: what scrub uses', () => {
     await storage.remove!('nar/old.nar.xz');
     assert.equal(await storage.head('nar/old.nar.xz'), null);
     await storage.remove!('nar/old.nar.xz'); // absent already is fine
-    assert.equal(storage.copy, undefined);
+  });
+
+  it('copies an object into new folders and over an existing one, and refuses a missing source', async () => {
+    await mkdir(join(server.root, 'cache'), { recursive: true });
+    const content = 'StorePath: /nix/store/q-x\nURL: nar/q.nar.xz\n'.repeat(3000); // several read requests
+    await writeFile(join(server.root, 'cache', 'q.narinfo'), content);
+    await storage.copy!('q.narinfo', '_quarantine/2026-12-03/q.narinfo');
+    assert.equal(await readFile(join(server.root, 'cache', '_quarantine', '2026-12-03', 'q.narinfo'), 'utf8'), content);
+    assert.equal(await storage.read!('q.narinfo', (body) => text(body)), content, 'the source stays');
+
+    await writeFile(join(server.root, 'cache', 'other.narinfo'), 'StorePath: other\n');
+    await storage.copy!('other.narinfo', '_quarantine/2026-12-03/q.narinfo');
+    assert.equal(await readFile(join(server.root, 'cache', '_quarantine', '2026-12-03', 'q.narinfo'), 'utf8'), 'StorePath: other\n');
+    assert.deepEqual(await readdir(join(server.root, 'cache', '_quarantine', '2026-12-03')), ['q.narinfo'], 'no temporary file left');
+
+    await assert.rejects(storage.copy!('missing.narinfo', '_quarantine/x.narinfo'), /cannot copy missing\.narinfo: no such file/);
   });
 });
