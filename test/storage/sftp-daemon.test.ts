@@ -1,8 +1,9 @@
 /**
  * The daemon with `storage.type = "sftp"` against a real OpenSSH server: a Nix cache with a
  * 200 MiB NAR published with delete_after_sync (byte-exact, narinfos after their NARs by
- * the server's file times, nothing left locally), /readyz, and the host-key checks at
- * start. Faults (kill -9, server outage) are in sftp-faults.test.ts.
+ * the server's file times, nothing left locally), /readyz, the host-key checks at start,
+ * and scrub's repair (its quarantine copy). Faults (kill -9, server outage) are in
+ * sftp-faults.test.ts.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { createApp } from '../../src/app.js';
 import { validateConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log/index.js';
-import type { RedisServer } from '../helpers/servers.js';
+import { waitFor, type RedisServer } from '../helpers/servers.js';
 import { filesBelow, md5OfPath, sftpConfig, useRedisAndSshd } from './sftp-setup.js';
 import { rawConfig, startApp, tempDir, uniqueName, writeTree, request } from '../helpers/daemon.js';
 import { waitForBatch } from '../helpers/batches.js';
@@ -89,6 +90,51 @@ describe('daemon with SFTP storage', () => {
       assert.equal(ready.status, 503);
     } finally {
       await strict.close();
+    }
+  });
+
+  it('scrub --repair quarantines a narinfo whose NAR is missing (SFTP copies by reading and writing back)', async () => {
+    const prefix = uniqueName('scrubbed');
+    // Store hashes in Nix's base-32 alphabet: scrub checks that a narinfo's key names its store path.
+    const good = 'g'.repeat(32);
+    const bad = 'b'.repeat(32);
+    const remote = join(server.root, prefix);
+    await writeTree(remote, {
+      'nix-cache-info': 'StoreDir: /nix/store\n',
+      [`${good}.narinfo`]: narinfo(good),
+      [`nar/${good}.nar.xz`]: randomBytes(4096),
+      [`${bad}.narinfo`]: narinfo(bad),
+    });
+    const daemon = await startApp(rawConfig(redis, undefined, sftpConfig(server)));
+    try {
+      const started = await daemon.post('/scrub', { prefix: `${prefix}/`, repair: true });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      const status = await waitFor(
+        async () => {
+          const reply = await daemon.get(`/scrubs/${started.body.scrub_id}`);
+          return reply.body.state === 'done' ? reply.body : undefined;
+        },
+        { timeoutMs: 60_000, what: 'scrub to finish' },
+      );
+      const { problems, actions } = status.result as {
+        problems: Array<{ kind: string; key: string }>;
+        actions: Array<{ action: string; key: string; to?: string }>;
+      };
+      assert.deepEqual(
+        problems.map((problem) => [problem.kind, problem.key]),
+        [['missing_nar', `${prefix}/${bad}.narinfo`]],
+      );
+      const quarantined = actions.find((action) => action.action === 'quarantined');
+      assert.ok(quarantined?.to?.startsWith('_quarantine/'), JSON.stringify(actions));
+      assert.ok(
+        actions.some((action) => action.action === 'removed' && action.key === `${prefix}/${bad}.narinfo`),
+        JSON.stringify(actions),
+      );
+      assert.equal(await readFile(join(server.root, quarantined!.to!), 'utf8'), narinfo(bad), 'the quarantined copy holds the narinfo');
+      await assert.rejects(stat(join(remote, `${bad}.narinfo`)), { code: 'ENOENT' });
+      assert.equal(await readFile(join(remote, `${good}.narinfo`), 'utf8'), narinfo(good), 'a healthy narinfo is left alone');
+    } finally {
+      await daemon.close();
     }
   });
 });
