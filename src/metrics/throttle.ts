@@ -7,8 +7,6 @@ import type { ThrottleMetrics, ThrottleStats } from '../throttle/index.js';
  */
 export function createThrottleMetrics(registry: Registry): ThrottleMetrics {
   let source: (() => ThrottleStats) | undefined;
-  let bytesWaitReported = 0;
-  let requestsWaitReported = 0;
   new Gauge({
     name: 'sync4loong_upload_concurrency_limit',
     help: 'Uploads this daemon runs at once now: daemon.concurrency, lowered by throttling answers of the storage (AIMD).',
@@ -25,28 +23,31 @@ export function createThrottleMetrics(registry: Registry): ThrottleMetrics {
   });
   // Zero series for the usual codes, so rate() and alerts work before the first one.
   for (const code of ['SlowDown', 'TooManyRequests']) throttled.inc({ code }, 0);
-  new Counter({
-    name: 'sync4loong_upload_bandwidth_wait_seconds_total',
-    help: 'Time uploads spent waiting on daemon.max_upload_bytes_per_second, summed over uploads.',
-    registers: [registry],
-    collect() {
-      if (source === undefined) return;
-      const total = source().bytes_wait_seconds;
-      this.inc(Math.max(0, total - bytesWaitReported));
-      bytesWaitReported = Math.max(total, bytesWaitReported);
-    },
-  });
-  new Counter({
-    name: 'sync4loong_upload_request_rate_wait_seconds_total',
-    help: 'Time upload requests spent waiting on daemon.max_requests_per_second, summed over requests.',
-    registers: [registry],
-    collect() {
-      if (source === undefined) return;
-      const total = source().requests_wait_seconds;
-      this.inc(Math.max(0, total - requestsWaitReported));
-      requestsWaitReported = Math.max(total, requestsWaitReported);
-    },
-  });
+  /** A counter that follows a running total of the throttle's stats, adding only its increase. */
+  const followTotal = (name: string, help: string, total: (stats: ThrottleStats) => number) => {
+    let reported = 0;
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        if (source === undefined) return;
+        const now = total(source());
+        this.inc(Math.max(0, now - reported));
+        reported = Math.max(now, reported);
+      },
+    });
+  };
+  followTotal(
+    'sync4loong_upload_bandwidth_wait_seconds_total',
+    'Time uploads spent waiting on daemon.max_upload_bytes_per_second, summed over uploads.',
+    (stats) => stats.bytes_wait_seconds,
+  );
+  followTotal(
+    'sync4loong_upload_request_rate_wait_seconds_total',
+    'Time upload requests spent waiting on daemon.max_requests_per_second, summed over requests.',
+    (stats) => stats.requests_wait_seconds,
+  );
   return {
     throttled: (code) => throttled.inc({ code }),
     watch(stats) {
