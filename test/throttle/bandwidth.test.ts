@@ -30,6 +30,16 @@ async function timedPublish(daemon: { post: Function; get: Function }, src: stri
   return (performance.now() - started) / 1000;
 }
 
+/** Starts a daemon on `raw`, times one publish of `src` (`timedPublish`), and closes it. */
+async function timedDaemonPublish(raw: Parameters<typeof startApp>[0], src: string): Promise<number> {
+  const daemon = await startApp(raw);
+  try {
+    return await timedPublish(daemon, src);
+  } finally {
+    await daemon.close();
+  }
+}
+
 describe('bandwidth cap', () => {
   let redis: RedisServer;
   let s3: S3Server;
@@ -67,13 +77,10 @@ describe('bandwidth cap', () => {
     assert.ok(lastSmall < firstBig, `the last small file ended ${((lastSmall - firstBig) / 1000).toFixed(2)} s after the first big one`);
 
     const free = await createBucket(s3);
-    const uncapped = await startApp(rawConfig(redis, { ...s3, endpoint: proxy.endpoint }, { daemon: { concurrency: 8 } }, free));
-    let freeSeconds: number;
-    try {
-      freeSeconds = await timedPublish(uncapped, src);
-    } finally {
-      await uncapped.close();
-    }
+    const freeSeconds = await timedDaemonPublish(
+      rawConfig(redis, { ...s3, endpoint: proxy.endpoint }, { daemon: { concurrency: 8 } }, free),
+      src,
+    );
     t.diagnostic(`uncapped ${freeSeconds.toFixed(2)} s`);
     assert.ok(freeSeconds < cappedSeconds / 1.5, `without the cap: ${freeSeconds.toFixed(2)} s (capped ${cappedSeconds.toFixed(2)} s)`);
     // No slower than 7 s either (the cap costs nothing beyond its rate) on an idle machine:
@@ -91,20 +98,15 @@ describe('bandwidth cap', () => {
     const src = await tempDir();
     await writeTree(src, { 'one.nar': randomBytes(20 * MiB) });
     const bucket = await createBucket(s3);
-    const multipart = await startApp(
+    let seconds = await timedDaemonPublish(
       rawConfig(
         redis,
         { ...s3, endpoint: proxy.endpoint },
         { s3: { multipart_threshold_mb: 5, part_size_mb: 5 }, daemon: { max_upload_bytes_per_second: 10 * MiB } },
         bucket,
       ),
+      src,
     );
-    let seconds: number;
-    try {
-      seconds = await timedPublish(multipart, src);
-    } finally {
-      await multipart.close();
-    }
     // 20 MiB, 5 MiB of burst: 1.5 s at least.
     t.diagnostic(`multipart ${seconds.toFixed(2)} s`);
     assert.ok(seconds >= 1.45 && seconds < 4, `20 MiB in 5 MiB parts at 10 MiB/s: ${seconds.toFixed(2)} s`);
@@ -114,14 +116,10 @@ describe('bandwidth cap', () => {
     );
 
     const root = await tempDir('bucket');
-    const fs = await startApp(
+    seconds = await timedDaemonPublish(
       rawConfig(redis, undefined, { storage: { type: 'fs', root }, daemon: { max_upload_bytes_per_second: 10 * MiB } }),
+      src,
     );
-    try {
-      seconds = await timedPublish(fs, src);
-    } finally {
-      await fs.close();
-    }
     t.diagnostic(`fs ${seconds.toFixed(2)} s`);
     assert.ok(seconds >= 1.45 && seconds < 4, `20 MiB to the fs backend at 10 MiB/s: ${seconds.toFixed(2)} s`);
   });
