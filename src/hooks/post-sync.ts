@@ -238,7 +238,7 @@ export function createPostSync(deps: { redis: Redis; log: Logger; metrics: HookM
   async function closeWorker(current: Worker<PostSyncJobData, PostSyncResult>): Promise<void> {
     await closeWorkerWithin(
       current,
-      { log, work: { count: () => (runner.busy() ? 1 : 0), idle: () => runner.idle() } },
+      { log, work: runner },
       {
         name: 'post-sync worker',
         shutdownTimeoutMs: settings.shutdownTimeoutMs,

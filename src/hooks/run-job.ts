@@ -37,8 +37,8 @@ export interface JobRunner {
   process(job: Job<PostSyncJobData, PostSyncResult>): Promise<PostSyncResult>;
   /** Stops every running command (its process group); their runs fail and are retried. */
   abortAll(): void;
-  /** Whether a command is running. */
-  busy(): boolean;
+  /** Commands running now. */
+  count(): number;
   /** Resolves once no command runs. */
   idle(): Promise<void>;
 }
@@ -135,7 +135,7 @@ export function createJobRunner(
     abortAll() {
       for (const controller of running) controller.abort();
     },
-    busy: () => commands.count() > 0,
+    count: () => commands.count(),
     idle: () => commands.idle(),
   };
 }
